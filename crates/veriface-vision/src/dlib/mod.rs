@@ -1,0 +1,3 @@
+//! Readers for dlib's model files.
+
+pub mod serialize;

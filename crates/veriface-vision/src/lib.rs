@@ -1,0 +1,15 @@
+//! veriface's face engine: dlib-compatible face detection, 5-point alignment
+//! and 128-D face descriptors in pure Rust.
+//!
+//! The engine reads dlib's public model files (installed and sha256-checked by
+//! `scripts/install-models.sh`) and reproduces dlib's inference as specified
+//! in `docs/dlib-models.md`. It knows nothing of HTTP, SQL or async runtimes:
+//! its API is synchronous and its models are immutable, so one loaded engine
+//! is shared across threads behind an `Arc`.
+
+pub mod dlib;
+pub mod error;
+pub mod geometry;
+pub mod nn;
+
+pub use error::{Error, Result};

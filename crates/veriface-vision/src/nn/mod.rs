@@ -1,0 +1,3 @@
+//! Minimal CPU tensor kernels for dlib's networks.
+
+pub mod tensor;
