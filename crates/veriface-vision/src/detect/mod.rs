@@ -1,0 +1,5 @@
+//! dlib's MMOD CNN face detector: the pyramid, the network pass, candidate
+//! extraction, non-max suppression and the mapping back to image pixels.
+
+pub mod layout;
+pub mod nms;
