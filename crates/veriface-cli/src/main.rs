@@ -1,5 +1,358 @@
-//! The `veriface` command-line tool.
+//! The `veriface` command-line tool: face detection, descriptors and 1:1
+//! comparison of image files, with JSON on stdout.
+//!
+//! Exit codes: 0 success (for `compare`: the faces match), 1 the faces do not
+//! match, 2 an error (a JSON error object is written to stderr).
 
-fn main() {
-    std::process::exit(0);
+mod output;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+use veriface_vision::compare::{Comparison, DEFAULT_THRESHOLD};
+use veriface_vision::decode::{decode, DecodeLimits};
+use veriface_vision::engine::{AnalyzeOptions, DetectOptions, DetectorMode, Face, FaceEngine};
+use veriface_vision::models_dir::{check_all, default_models_dir};
+
+use output::{face_json, CliError};
+
+#[derive(Parser, Debug)]
+#[command(name = "veriface", version, about = "Face detection and verification with dlib's models, in Rust")]
+struct Cli {
+    /// Directory holding the model files (default: $VERIFACE_MODELS_DIR, else ./models).
+    #[arg(long, global = true)]
+    models_dir: Option<PathBuf>,
+    /// Worker threads for inference (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Print a readable table instead of JSON.
+    #[arg(long, global = true)]
+    human: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Find faces and their 5 landmarks in each image.
+    Detect {
+        #[command(flatten)]
+        det: DetectArgs,
+        /// Image files (format sniffed from the bytes).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Find faces and compute their 128-D descriptors.
+    Embed {
+        #[command(flatten)]
+        det: DetectArgs,
+        /// Average this many jittered chips per face (face_recognition's num_jitters).
+        #[arg(long, default_value_t = 1)]
+        jitters: u32,
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Compare the largest face of two images.
+    Compare {
+        #[command(flatten)]
+        det: DetectArgs,
+        /// Match when the distance is at most this.
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+        threshold: f32,
+        /// Average this many jittered chips per face.
+        #[arg(long, default_value_t = 1)]
+        jitters: u32,
+        /// First image.
+        a: PathBuf,
+        /// Second image.
+        b: PathBuf,
+    },
+    /// Model file management.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelsCommand {
+    /// Check that every model file is present and matches its pinned sha256.
+    Check,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+struct DetectArgs {
+    /// Run the detector exactly as dlib does (upsample, full pyramid): slower.
+    #[arg(long)]
+    reference: bool,
+    /// Reference mode: times the image is doubled before detection.
+    #[arg(long, default_value_t = 1)]
+    upsample: u32,
+    /// Fast mode: smallest face side to find, in pixels.
+    #[arg(long)]
+    min_face_size: Option<u32>,
+}
+
+impl DetectArgs {
+    fn options(&self) -> DetectOptions {
+        let mut o = if self.reference {
+            DetectOptions::reference()
+        } else {
+            DetectOptions::fast()
+        };
+        o.upsample = self.upsample;
+        if let Some(m) = self.min_face_size {
+            o.min_face_size = m;
+        }
+        o
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        // Only fails if a pool was already built, which cannot happen here.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+    }
+    let human = cli.human;
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let body = json!({"error": {"code": e.code, "message": e.message}});
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{body}");
+            if human {
+                let _ = writeln!(err, "error: {}", e.message);
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_engine(dir: &Option<PathBuf>) -> Result<FaceEngine, CliError> {
+    let dir = dir.clone().unwrap_or_else(default_models_dir);
+    FaceEngine::load(&dir).map_err(CliError::from_engine)
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Models {
+            command: ModelsCommand::Check,
+        } => {
+            let dir = cli.models_dir.unwrap_or_else(default_models_dir);
+            let st = check_all(&dir);
+            let ok = st.iter().all(|s| s.status == "ok");
+            if cli.human {
+                for s in &st {
+                    output::print_line(&format!("{:<45} {}", s.file, s.status))?;
+                }
+            } else {
+                output::print_json(&json!({"models_dir": dir, "ok": ok, "files": st}))?;
+            }
+            if ok {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(CliError::new(
+                    "models_missing",
+                    format!(
+                        "model files in {} are missing or corrupt; run scripts/install-models.sh",
+                        dir.display()
+                    ),
+                ))
+            }
+        }
+        Command::Detect { det, images } => {
+            let engine = load_engine(&cli.models_dir)?;
+            let opts = AnalyzeOptions {
+                detect: det.options(),
+                embed: false,
+                num_jitters: 1,
+            };
+            per_image(&engine, &images, &opts, cli.human)
+        }
+        Command::Embed {
+            det,
+            jitters,
+            images,
+        } => {
+            let engine = load_engine(&cli.models_dir)?;
+            let opts = AnalyzeOptions {
+                detect: det.options(),
+                embed: true,
+                num_jitters: jitters,
+            };
+            per_image(&engine, &images, &opts, cli.human)
+        }
+        Command::Compare {
+            det,
+            threshold,
+            jitters,
+            a,
+            b,
+        } => {
+            if !(threshold.is_finite() && threshold > 0.0) {
+                return Err(CliError::new(
+                    "invalid_threshold",
+                    format!("threshold must be a positive number, got {threshold}"),
+                ));
+            }
+            let engine = load_engine(&cli.models_dir)?;
+            compare(&engine, &a, &b, det.options(), threshold, jitters, cli.human)
+        }
+    }
+}
+
+/// One analysed image: its size and faces.
+struct Analysed {
+    width: u32,
+    height: u32,
+    faces: Vec<Face>,
+    decode_ms: f64,
+    analyze_ms: f64,
+}
+
+fn analyse(engine: &FaceEngine, path: &Path, opts: &AnalyzeOptions) -> Result<Analysed, CliError> {
+    let t0 = Instant::now();
+    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, &e))?;
+    let img = decode(&bytes, &DecodeLimits::default())
+        .map_err(|e| CliError::image(path, &e))?
+        .image;
+    let t1 = Instant::now();
+    let faces = engine.analyze(&img, opts);
+    Ok(Analysed {
+        width: img.width(),
+        height: img.height(),
+        faces,
+        decode_ms: ms(t1 - t0),
+        analyze_ms: ms(t1.elapsed()),
+    })
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn per_image(
+    engine: &FaceEngine,
+    images: &[PathBuf],
+    opts: &AnalyzeOptions,
+    human: bool,
+) -> Result<ExitCode, CliError> {
+    let mut out = Vec::with_capacity(images.len());
+    let mut failed = false;
+    for path in images {
+        let file = path.display().to_string();
+        match analyse(engine, path, opts) {
+            Ok(a) => {
+                if human {
+                    output::print_human_faces(&file, a.width, a.height, &a.faces)?;
+                }
+                out.push(json!({
+                    "file": file,
+                    "width": a.width,
+                    "height": a.height,
+                    "faces": a.faces.iter().map(face_json).collect::<Vec<_>>(),
+                    "timings_ms": {"decode": a.decode_ms, "analyze": a.analyze_ms},
+                }));
+            }
+            Err(e) => {
+                failed = true;
+                if human {
+                    output::print_line(&format!("{file}: error {}: {}", e.code, e.message))?;
+                }
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{}", json!({"error": {"code": e.code, "message": e.message, "file": file}}));
+                out.push(json!({"file": file, "error": {"code": e.code, "message": e.message}, "faces": []}));
+            }
+        }
+    }
+    if !human {
+        output::print_json(&Value::Array(out))?;
+    }
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn largest(faces: &[Face]) -> Option<&Face> {
+    faces.iter().max_by_key(|f| f.face_box.rect.area())
+}
+
+fn compare(
+    engine: &FaceEngine,
+    a: &Path,
+    b: &Path,
+    detect: DetectOptions,
+    threshold: f32,
+    jitters: u32,
+    human: bool,
+) -> Result<ExitCode, CliError> {
+    let opts = AnalyzeOptions {
+        detect,
+        embed: true,
+        num_jitters: jitters,
+    };
+    let t0 = Instant::now();
+    let (ra, rb) = rayon::join(|| analyse(engine, a, &opts), || analyse(engine, b, &opts));
+    let (ra, rb) = (ra?, rb?);
+    let pick = |r: &Analysed, p: &Path| -> Result<(Face, usize), CliError> {
+        largest(&r.faces).cloned().map(|f| (f, r.faces.len())).ok_or_else(|| {
+            CliError::new(
+                "no_face_detected",
+                format!("no face found in {}", p.display()),
+            )
+        })
+    };
+    let (fa, na) = pick(&ra, a)?;
+    let (fb, nb) = pick(&rb, b)?;
+    let (Some(ea), Some(eb)) = (fa.embedding, fb.embedding) else {
+        return Err(CliError::new("internal", "descriptor missing".to_string()));
+    };
+    let c = Comparison::new(ea.distance(&eb), threshold);
+    let side = |p: &Path, r: &Analysed, f: &Face, n: usize| {
+        json!({
+            "file": p.display().to_string(),
+            "width": r.width,
+            "height": r.height,
+            "faces_found": n,
+            "face": face_json(f),
+        })
+    };
+    let body = json!({
+        "match": c.is_match,
+        "distance": c.distance,
+        "similarity": c.similarity,
+        "threshold": c.threshold,
+        "detector": match detect.mode { DetectorMode::Reference => "reference", DetectorMode::Fast => "fast" },
+        "a": side(a, &ra, &fa, na),
+        "b": side(b, &rb, &fb, nb),
+        "timings_ms": {
+            "decode_a": ra.decode_ms, "analyze_a": ra.analyze_ms,
+            "decode_b": rb.decode_ms, "analyze_b": rb.analyze_ms,
+            "total": ms(t0.elapsed()),
+        },
+    });
+    if human {
+        output::print_line(&format!(
+            "{}  distance {:.4}  similarity {:.3}  threshold {}",
+            if c.is_match { "MATCH" } else { "NO MATCH" },
+            c.distance,
+            c.similarity,
+            c.threshold
+        ))?;
+    } else {
+        output::print_json(&body)?;
+    }
+    Ok(if c.is_match {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
