@@ -3,6 +3,7 @@
 //! `shared/docs/dlib-models.md` sections 9 and 11).
 
 mod common;
+mod reference_decode;
 
 use std::time::Instant;
 
@@ -10,17 +11,20 @@ use sha2::{Digest, Sha256};
 use veriface_vision::imgproc::pyramid_up;
 
 #[test]
-fn pyramid_up_matches_the_mmod_trace() {
+#[ignore = "needs libjpeg-turbo decodes in $VERIFACE_LIBJPEG_DIR (tests/reference_decode/mod.rs)"]
+fn pyramid_up_matches_the_mmod_trace_on_libjpeg_decode() {
     let trace: serde_json::Value = serde_json::from_slice(
         &std::fs::read(common::shared_dir().join("data/golden/traces/mmod_angelina_img5.json"))
             .unwrap(),
     )
     .unwrap();
-    let img = common::load_rgb_no_exif(
-        &common::shared_dir()
-            .join("data/faces")
-            .join(trace["file"].as_str().unwrap()),
-    );
+    // The trace hashes the raw RGB bytes (rows of R, G, B) of the upsampled
+    // libjpeg-turbo decode.
+    let file = trace["file"].as_str().unwrap();
+    let ppm = reference_decode::libjpeg_dir()
+        .join(file)
+        .with_extension("ppm");
+    let img = reference_decode::read_ppm(&std::fs::read(ppm).unwrap());
     let t = Instant::now();
     let up = pyramid_up(&img);
     let dt = t.elapsed();
