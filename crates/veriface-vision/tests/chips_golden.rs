@@ -11,6 +11,9 @@
 //! and differ by a few levels on the `image` crate's (see
 //! `reference_decode/mod.rs`).
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 mod reference_decode;
 
@@ -123,4 +126,46 @@ fn chips_match_dlib_on_every_golden_face() {
 fn chips_are_bit_identical_on_libjpeg_decodes() {
     let (faces, identical, _) = run(reference_decode::load_reference);
     assert_eq!((faces, identical), (137, 137));
+}
+
+#[test]
+fn chip_extraction_timing() {
+    let mut report = Vec::new();
+    for g in common::golden_entries() {
+        if !matches!(
+            g.file.as_str(),
+            "images/angelina/img1.jpg" | "images/angelina/img5.jpg" | "images/_multi/couple.jpg"
+        ) {
+            continue;
+        }
+        let img = common::load_rgb_no_exif(&g.image_path);
+        let face = &g.json["faces_hog"][0];
+        let lm: Vec<IPoint> = face["landmarks_5"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| IPoint::new(p[0].as_i64().unwrap(), p[1].as_i64().unwrap()))
+            .collect();
+        let lm: Landmarks = lm.try_into().unwrap();
+        let mut best = std::time::Duration::MAX;
+        let mut d = chip_details(&lm);
+        for _ in 0..30 {
+            let t = Instant::now();
+            d = chip_details(&lm);
+            std::hint::black_box(extract_chip(&img, &d));
+            best = best.min(t.elapsed());
+        }
+        report.push(format!(
+            "{} ({}x{}), chip side {:.0} px: best {best:?}",
+            g.file,
+            img.width(),
+            img.height(),
+            d.rect.right - d.rect.left + 1.0
+        ));
+        assert!(best < std::time::Duration::from_millis(100), "{best:?}");
+    }
+    for r in &report {
+        eprintln!("chip timing: {r}");
+    }
+    assert_eq!(report.len(), 3);
 }

@@ -9,6 +9,9 @@
 //! every face (137/137); on the `image` crate's decodes most faces move by a
 //! few pixels because the decoders differ (see `reference_decode/mod.rs`).
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 mod reference_decode;
 
@@ -124,4 +127,21 @@ fn stage_trace_matches_for_angelina_img5() {
         .unwrap();
     // Exact on the libjpeg-turbo decode; zune-jpeg moves two points by 1 px.
     assert!(worst <= 1, "got {got:?}, want {want:?}");
+}
+
+#[test]
+fn prediction_takes_well_under_a_frame() {
+    let shared = common::shared_dir();
+    let sp = load_model();
+    let img = common::load_rgb_no_exif(&shared.join("data/faces/images/angelina/img5.jpg"));
+    let rect = Rect::new(97, 160, 283, 345);
+    let mut best = Duration::MAX;
+    for _ in 0..200 {
+        let t = Instant::now();
+        std::hint::black_box(sp.predict(&img, rect));
+        best = best.min(t.elapsed());
+    }
+    eprintln!("landmarks: best of 200 = {best:?} per face");
+    // About 0.5 ms on a desktop core; generous for loaded CI machines.
+    assert!(best < Duration::from_millis(20), "{best:?}");
 }

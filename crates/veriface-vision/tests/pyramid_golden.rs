@@ -2,6 +2,9 @@
 //! whose detector results match dlib 20.0.1 exactly; see
 //! `shared/docs/dlib-models.md` sections 9 and 11).
 
+// Test helpers outside #[test] functions unwrap too.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 mod reference_decode;
 

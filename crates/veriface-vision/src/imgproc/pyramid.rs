@@ -8,6 +8,7 @@
 //! must be mapped back with [`point_down`], not halved.
 
 use image::RgbImage;
+use rayon::prelude::*;
 
 use super::resize::resize_rgb;
 use crate::geometry::{lround, DRect, Point, Rect};
@@ -125,30 +126,45 @@ pub(crate) fn pyr_down2_view(src: RgbView<'_>) -> RgbImage {
         return RgbImage::new(0, 0);
     }
     let (ow, oh) = ((src.w - 3) / 2, (src.h - 3) / 2);
+    let n = ow * 3;
+    let parallel = src.w * src.h >= 1 << 18;
     // Horizontal pass over every input row: at most 16 * 255, fits u16.
-    let mut tmp = vec![0u16; src.h * ow * 3];
-    for (y, trow) in tmp.chunks_exact_mut(ow * 3).enumerate() {
+    let mut tmp = vec![0u16; src.h * n];
+    let hpass = |(y, trow): (usize, &mut [u16])| {
         let s = src.row(y);
-        for x in 0..ow {
+        for (x, t) in trow.chunks_exact_mut(3).enumerate() {
+            let w: &[u8; 15] = match s[6 * x..6 * x + 15].try_into() {
+                Ok(w) => w,
+                Err(_) => continue,
+            };
             for ch in 0..3 {
-                let p = |k: usize| u16::from(s[(2 * x + k) * 3 + ch]);
-                trow[x * 3 + ch] = p(0) + 4 * p(1) + 6 * p(2) + 4 * p(3) + p(4);
+                let p = |k: usize| u16::from(w[3 * k + ch]);
+                t[ch] = p(0) + 4 * p(1) + 6 * p(2) + 4 * p(3) + p(4);
             }
         }
+    };
+    if parallel {
+        tmp.par_chunks_exact_mut(n).enumerate().for_each(hpass);
+    } else {
+        tmp.chunks_exact_mut(n).enumerate().for_each(hpass);
     }
-    let mut out = vec![0u8; oh * ow * 3];
-    let n = ow * 3;
-    for (y, orow) in out.chunks_exact_mut(n).enumerate() {
+    let mut out = vec![0u8; oh * n];
+    let vpass = |(y, orow): (usize, &mut [u8])| {
         let t = |k: usize| &tmp[(2 * y + k) * n..(2 * y + k + 1) * n];
-        let (t0, t1, t2, t3, t4) = (t(0), t(1), t(2), t(3), t(4));
-        for i in 0..n {
-            let v = u32::from(t0[i])
-                + 4 * u32::from(t1[i])
-                + 6 * u32::from(t2[i])
-                + 4 * u32::from(t3[i])
-                + u32::from(t4[i]);
-            orow[i] = (v / 256) as u8;
+        let rows = t(0).iter().zip(t(1)).zip(t(2)).zip(t(3)).zip(t(4));
+        for (o, ((((&a, &b), &c), &d), &e)) in orow.iter_mut().zip(rows) {
+            let v = u32::from(a)
+                + 4 * u32::from(b)
+                + 6 * u32::from(c)
+                + 4 * u32::from(d)
+                + u32::from(e);
+            *o = (v / 256) as u8;
         }
+    };
+    if parallel {
+        out.par_chunks_exact_mut(n).enumerate().for_each(vpass);
+    } else {
+        out.chunks_exact_mut(n).enumerate().for_each(vpass);
     }
     RgbImage::from_raw(ow as u32, oh as u32, out).unwrap_or_default()
 }

@@ -155,16 +155,16 @@ pub fn resize_rgb(src: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
 fn rgb_row(cols: &ColumnPlan, fy: f64, top: &[u8], bot: &[u8], dst: &mut [u8]) {
     let tb = fy as f32;
     let inv_tb = (1.0 - fy) as f32;
-    for c in 0..cols.simd_cols {
-        let (fx, ifx) = (cols.frac[c], cols.inv_frac[c]);
+    let simd = cols.left.iter().zip(&cols.frac).zip(&cols.inv_frac);
+    for (d, ((&l, &fx), &ifx)) in dst.chunks_exact_mut(3).zip(simd) {
         let (wtl, wtr, wbl, wbr) = (inv_tb * ifx, inv_tb * fx, tb * ifx, tb * fx);
-        let l = cols.left[c] * 3;
+        let l = l * 3;
         for ch in 0..3 {
             let v = wtl * f32::from(top[l + ch])
                 + wtr * f32::from(top[l + 3 + ch])
                 + wbl * f32::from(bot[l + ch])
                 + wbr * f32::from(bot[l + 3 + ch]);
-            dst[c * 3 + ch] = v as i32 as u8;
+            d[ch] = v as i32 as u8;
         }
     }
     for (k, c) in (cols.simd_cols..cols.simd_cols + cols.s_left.len()).enumerate() {
@@ -296,10 +296,9 @@ pub fn resize_plane_f32_within(plane: &mut [f32], stride: usize, from: PlaneRect
 fn f32_row(cols: &ColumnPlan, fy: f64, top: &[f32], bot: &[f32], dst: &mut [f32]) {
     let tb = fy as f32;
     let inv_tb = (1.0 - fy) as f32;
-    for c in 0..cols.simd_cols {
-        let (fx, ifx) = (cols.frac[c], cols.inv_frac[c]);
-        let l = cols.left[c];
-        dst[c] = inv_tb * ifx * top[l]
+    let simd = cols.left.iter().zip(&cols.frac).zip(&cols.inv_frac);
+    for (d, ((&l, &fx), &ifx)) in dst.iter_mut().zip(simd) {
+        *d = inv_tb * ifx * top[l]
             + inv_tb * fx * top[l + 1]
             + tb * ifx * bot[l]
             + tb * fx * bot[l + 1];

@@ -145,6 +145,7 @@ impl ShapePredictor {
         let mut shape = self.initial;
         let from: [Point; PARTS] = points(&self.initial);
         let mut features = Vec::new();
+        let mut leaves = Vec::new();
         for stage in &self.stages {
             let a = similarity(&from, &points(&shape)).m;
             let a = a.map(|row| row.map(|v| v as f32));
@@ -155,20 +156,32 @@ impl ShapePredictor {
                 let v = a[1][0] * d[0] + a[1][1] * d[1] + shape[2 * k + 1];
                 grey_at(img, to_image(rect, f64::from(u), f64::from(v)))
             }));
+            // The walks depend on the features only, so all leaves are found
+            // first and then added in tree order (same f32 sums as dlib):
+            // the independent leaf loads overlap instead of each waiting on
+            // a cache miss.
             let n = stage.splits;
-            for t in 0..stage.trees() {
-                let idx = &stage.idx[t * n..(t + 1) * n];
-                let thresh = &stage.thresh[t * n..(t + 1) * n];
-                let mut i = 0;
-                while i < n {
-                    let [i1, i2] = idx[i];
-                    i = if features[i1 as usize] - features[i2 as usize] > thresh[i] {
-                        2 * i + 1
-                    } else {
-                        2 * i + 2
-                    };
-                }
-                let leaf = (t * (n + 1) + i - n) * DIMS;
+            leaves.clear();
+            leaves.extend(
+                stage
+                    .idx
+                    .chunks_exact(n)
+                    .zip(stage.thresh.chunks_exact(n))
+                    .enumerate()
+                    .map(|(t, (idx, thresh))| {
+                        let mut i = 0;
+                        while i < n {
+                            let [i1, i2] = idx[i];
+                            i = if features[i1 as usize] - features[i2 as usize] > thresh[i] {
+                                2 * i + 1
+                            } else {
+                                2 * i + 2
+                            };
+                        }
+                        (t * (n + 1) + i - n) * DIMS
+                    }),
+            );
+            for &leaf in &leaves {
                 for (s, &d) in shape.iter_mut().zip(&stage.leaves[leaf..leaf + DIMS]) {
                     *s += d;
                 }
@@ -190,7 +203,23 @@ fn points(shape: &[f32; DIMS]) -> [Point; PARTS] {
 fn to_image(rect: Rect, u: f64, v: f64) -> IPoint {
     let x = rect.left as f64 + u * (rect.right - rect.left) as f64;
     let y = rect.top as f64 + v * (rect.bottom - rect.top) as f64;
-    IPoint::new(round_point(x), round_point(y))
+    IPoint::new(round_point_fast(x), round_point_fast(y))
+}
+
+/// [`round_point`] (`floor(v + 0.5)`) without the libm call that `floor`
+/// compiles to on baseline x86-64; it runs 24 000 times per face.
+fn round_point_fast(v: f64) -> i64 {
+    let w = v + 0.5;
+    if w.abs() < 4.0e15 {
+        let t = w as i64;
+        if (t as f64) > w {
+            t - 1
+        } else {
+            t
+        }
+    } else {
+        round_point(v)
+    }
 }
 
 /// dlib's `get_pixel_intensity` of an RGB pixel, 0 outside the image.
@@ -295,5 +324,14 @@ mod tests {
         let r = Rect::new(10, 20, 110, 220);
         assert_eq!(to_image(r, 1.0, 1.0), IPoint::new(110, 220));
         assert_eq!(to_image(r, 0.005, 0.0025), IPoint::new(11, 21));
+    }
+
+    #[test]
+    fn fast_rounding_matches_floor_of_v_plus_half() {
+        for v in [
+            -2.5, -2.4999, -0.5, -0.49, -0.0, 0.0, 0.49, 0.5, 2.5, 1e17, -1e17, 123.75,
+        ] {
+            assert_eq!(round_point_fast(v), round_point(v), "{v}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! The golden files are real dlib 20.0.1 outputs produced by
 //! `shared/tools/make_golden.py` (face_recognition 1.3.0, dlib-bin
 //! 20.0.1.post1); see `shared/docs/dlib-models.md` section 11.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

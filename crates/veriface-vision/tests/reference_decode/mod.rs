@@ -10,7 +10,7 @@
 //! libjpeg-turbo tool (e.g. `djpeg -rgb -outfile X.ppm X.jpg`). Files that
 //! are not JPEG (one WebP in the set) have no PPM and are decoded with
 //! `image` as usual.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
