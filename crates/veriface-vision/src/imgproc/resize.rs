@@ -316,6 +316,21 @@ fn f32_row(cols: &ColumnPlan, fy: f64, top: &[f32], bot: &[f32], dst: &mut [f32]
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_sizes_resize_without_panicking(
+            (w, h, ow, oh) in (1u32..24, 1u32..24, 1u32..40, 1u32..40)
+        ) {
+            let src = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 11) as u8, (y * 7) as u8, 9]));
+            let out = resize_rgb(&src, ow, oh);
+            proptest::prop_assert_eq!((out.width(), out.height()), (ow, oh));
+            let plane: Vec<f32> = src.as_raw().iter().step_by(3).map(|&v| f32::from(v)).collect();
+            let mut dst = vec![f32::NAN; (ow * oh) as usize];
+            resize_plane_f32(&plane, w as usize, h as usize, &mut dst, ow as usize, oh as usize);
+            proptest::prop_assert!(dst.iter().all(|v| (0.0..=255.0).contains(v)));
+        }
+    }
+
     #[test]
     fn identity_size_copies_the_image() {
         let src = RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8 * 30, y as u8 * 40, 200]));

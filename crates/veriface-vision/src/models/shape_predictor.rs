@@ -247,13 +247,23 @@ fn read_forest(r: &mut Reader<'_>) -> Result<Stage, FormatError> {
         let at = r.offset();
         let n_splits = r.usize()?;
         if t == 0 {
-            if n_splits == 0 {
-                return Err(r.error("a tree without splits"));
+            // Each split takes at least 6 bytes: reject sizes the data
+            // cannot hold before reserving for them.
+            if n_splits == 0 || n_splits > r.remaining() / 6 {
+                return Err(FormatError {
+                    offset: at,
+                    reason: format!("implausible split count {n_splits}").into(),
+                });
             }
             stage.splits = n_splits;
-            stage.idx.reserve(cap * n_splits);
-            stage.thresh.reserve(cap * n_splits);
-            stage.leaves.reserve(cap * (n_splits + 1) * DIMS);
+            let budget = r.remaining();
+            stage.idx.reserve(cap.saturating_mul(n_splits).min(budget));
+            stage
+                .thresh
+                .reserve(cap.saturating_mul(n_splits).min(budget));
+            stage
+                .leaves
+                .reserve(cap.saturating_mul((n_splits + 1) * DIMS).min(budget));
         } else if n_splits != stage.splits {
             return Err(FormatError {
                 offset: at,
@@ -311,6 +321,24 @@ mod tests {
         let err = ShapePredictor::from_bytes(&[0x01, 0x01, 0x81]).unwrap_err();
         assert!(err.offset >= 2, "{err}");
         assert!(ShapePredictor::from_bytes(&[]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = ShapePredictor::from_bytes(&bytes);
+        }
+
+        #[test]
+        fn never_panics_on_a_corrupted_prefix(prefix in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            // A valid version and initial shape, then garbage.
+            let mut bytes = vec![0x01, 0x01, 0x81, 0x0a, 0x81, 0x01];
+            for _ in 0..DIMS {
+                bytes.extend_from_slice(&[0x01, 0x80, 0x81, 0x07]);
+            }
+            bytes.extend_from_slice(&prefix);
+            let _ = ShapePredictor::from_bytes(&bytes);
+        }
     }
 
     #[test]
