@@ -7,10 +7,14 @@
 //! its API is synchronous and its models are immutable, so one loaded engine
 //! is shared across threads behind an `Arc`.
 
+pub mod align;
 pub mod detect;
 pub mod dlib;
 pub mod error;
 pub mod geometry;
+pub mod imgproc;
+pub mod models;
 pub mod nn;
+mod transform;
 
 pub use error::{Error, Result};

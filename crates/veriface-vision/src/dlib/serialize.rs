@@ -292,9 +292,15 @@ impl<'a> Reader<'a> {
 
 /// `m * 2^e`, exact for the exponents found in model files.
 fn ldexp(m: f64, e: i32) -> f64 {
-    // Split the scaling so that 2^e never overflows on its own.
-    let half = e / 2;
-    m * 2f64.powi(half) * 2f64.powi(e - half)
+    if (-1022..=1023).contains(&e) {
+        // 2^e is a normal f64: build it from its bits. `powi` here cost about
+        // half of the shape predictor's 1.6 million-value load.
+        m * f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        // Split the scaling so that 2^e never overflows on its own.
+        let half = e / 2;
+        m * 2f64.powi(half) * 2f64.powi(e - half)
+    }
 }
 
 #[cfg(test)]

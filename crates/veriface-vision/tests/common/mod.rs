@@ -4,7 +4,7 @@
 //! The golden files are real dlib 20.0.1 outputs produced by
 //! `shared/tools/make_golden.py` (face_recognition 1.3.0, dlib-bin
 //! 20.0.1.post1); see `shared/docs/dlib-models.md` section 11.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
@@ -77,9 +77,14 @@ pub fn golden_entries() -> Vec<Golden> {
 }
 
 /// Decodes an image file to RGB8 the way face_recognition's loader does
-/// (PIL `convert("RGB")`, no EXIF orientation), for parity tests.
+/// (PIL `convert("RGB")`, no EXIF orientation), for parity tests. Like PIL,
+/// the format comes from the content, not the extension (`person03/img47.jpg`
+/// is a WebP file).
 pub fn load_rgb_no_exif(path: &std::path::Path) -> image::RgbImage {
-    image::open(path)
+    image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(image::ImageError::IoError)
+        .and_then(|r| r.decode())
         .unwrap_or_else(|e| panic!("decoding {}: {e}", path.display()))
         .to_rgb8()
 }

@@ -1,0 +1,392 @@
+//! dlib's bilinear `resize_image`, reproduced bit for bit (spec:
+//! `dlib-models.md` section 8.1).
+//!
+//! dlib computes most columns four at a time with f32 SIMD lanes whose
+//! positions are accumulated in f32, and falls back to a scalar loop (f64
+//! positions) for the columns where the last lane would read past the right
+//! edge. The two paths round differently, and the upsampled image feeds the
+//! CNN detector, so both are emulated exactly. Column positions and weights do
+//! not depend on the row, so they are computed once per call ([`ColumnPlan`]);
+//! rows are then independent and run in parallel.
+
+use image::RgbImage;
+use rayon::prelude::*;
+
+/// Output sizes below this many pixels are resized on the calling thread.
+const PARALLEL_MIN_PIXELS: usize = 1 << 16;
+
+/// Per-column sampling positions for one `(in_w, out_w)` pair.
+struct ColumnPlan {
+    /// Columns `0..simd_cols` come from dlib's SIMD loop.
+    simd_cols: usize,
+    /// SIMD columns: left source column.
+    left: Vec<usize>,
+    /// SIMD columns: `fx` in f32.
+    frac: Vec<f32>,
+    /// SIMD columns: `1 - fx` in f32.
+    inv_frac: Vec<f32>,
+    /// Scalar columns (`simd_cols..out_w`): left source column.
+    s_left: Vec<usize>,
+    /// Scalar columns: right source column, clamped to the last one.
+    s_right: Vec<usize>,
+    /// Scalar columns: `fx` in f64.
+    s_frac: Vec<f64>,
+}
+
+impl ColumnPlan {
+    fn new(in_w: usize, out_w: usize) -> Self {
+        let x_scale = (in_w as f64 - 1.0) / (out_w.saturating_sub(1).max(1) as f64);
+        let x0 = -4.0 * x_scale;
+        let mut lanes = [
+            x0 as f32,
+            (x0 + x_scale) as f32,
+            (x0 + 2.0 * x_scale) as f32,
+            (x0 + 3.0 * x_scale) as f32,
+        ];
+        let step = (4.0 * x_scale) as f32;
+        let mut left = Vec::with_capacity(out_w);
+        let mut frac = Vec::with_capacity(out_w);
+        let mut inv_frac = Vec::with_capacity(out_w);
+        let mut c = 0usize;
+        while c < out_w {
+            for lane in &mut lanes {
+                *lane += step;
+            }
+            // SSE's cvttps2dq: truncation toward zero.
+            let lefts = lanes.map(|v| v as i32);
+            if i64::from(lefts[3]) + 1 >= in_w as i64 {
+                break;
+            }
+            for j in 0..4 {
+                if c + j < out_w {
+                    let fx = lanes[j] - lefts[j] as f32;
+                    left.push(lefts[j].max(0) as usize);
+                    frac.push(fx);
+                    inv_frac.push(1.0 - fx);
+                }
+            }
+            c += 4;
+        }
+        let simd_cols = c.min(out_w);
+        let n_scalar = out_w - simd_cols;
+        let mut s_left = Vec::with_capacity(n_scalar);
+        let mut s_right = Vec::with_capacity(n_scalar);
+        let mut s_frac = Vec::with_capacity(n_scalar);
+        let mut x = -x_scale + simd_cols as f64 * x_scale;
+        for _ in simd_cols..out_w {
+            x += x_scale;
+            let l = x.floor();
+            let li = (l.max(0.0) as usize).min(in_w.saturating_sub(1));
+            s_left.push(li);
+            s_right.push((li + 1).min(in_w.saturating_sub(1)));
+            s_frac.push(x - l);
+        }
+        Self {
+            simd_cols,
+            left,
+            frac,
+            inv_frac,
+            s_left,
+            s_right,
+            s_frac,
+        }
+    }
+}
+
+/// One output row's vertical sampling position.
+#[derive(Clone, Copy)]
+struct RowPos {
+    top: usize,
+    bottom: usize,
+    frac: f64,
+}
+
+/// Row positions, accumulated in f64 by repeated addition as dlib does.
+fn row_plan(in_h: usize, out_h: usize) -> Vec<RowPos> {
+    let y_scale = (in_h as f64 - 1.0) / (out_h.saturating_sub(1).max(1) as f64);
+    let last = in_h.saturating_sub(1);
+    let mut y = -y_scale;
+    (0..out_h)
+        .map(|_| {
+            y += y_scale;
+            let t = y.floor();
+            let top = (t.max(0.0) as usize).min(last);
+            RowPos {
+                top,
+                bottom: (top + 1).min(last),
+                frac: y - t,
+            }
+        })
+        .collect()
+}
+
+/// Resizes an RGB image with dlib's bilinear `resize_image`, bit-exactly.
+///
+/// Results are truncated toward zero, never rounded, as in dlib. An empty
+/// input or output size gives an all-black (or empty) image.
+pub fn resize_rgb(src: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
+    let (in_w, in_h) = (src.width() as usize, src.height() as usize);
+    let (ow, oh) = (out_w as usize, out_h as usize);
+    let mut out = vec![0u8; ow * oh * 3];
+    if in_w == 0 || in_h == 0 || ow == 0 || oh == 0 {
+        return RgbImage::from_raw(out_w, out_h, out).unwrap_or_default();
+    }
+    let cols = ColumnPlan::new(in_w, ow);
+    let rows = row_plan(in_h, oh);
+    let data = src.as_raw();
+    let stride = in_w * 3;
+    let job = |(r, dst): (usize, &mut [u8])| {
+        let rp = rows[r];
+        let top = &data[rp.top * stride..(rp.top + 1) * stride];
+        let bot = &data[rp.bottom * stride..(rp.bottom + 1) * stride];
+        rgb_row(&cols, rp.frac, top, bot, dst);
+    };
+    if ow * oh >= PARALLEL_MIN_PIXELS {
+        out.par_chunks_mut(ow * 3)
+            .enumerate()
+            .with_min_len(8)
+            .for_each(job);
+    } else {
+        out.chunks_mut(ow * 3).enumerate().for_each(job);
+    }
+    RgbImage::from_raw(out_w, out_h, out).unwrap_or_default()
+}
+
+fn rgb_row(cols: &ColumnPlan, fy: f64, top: &[u8], bot: &[u8], dst: &mut [u8]) {
+    let tb = fy as f32;
+    let inv_tb = (1.0 - fy) as f32;
+    let simd = cols.left.iter().zip(&cols.frac).zip(&cols.inv_frac);
+    for (d, ((&l, &fx), &ifx)) in dst.chunks_exact_mut(3).zip(simd) {
+        let (wtl, wtr, wbl, wbr) = (inv_tb * ifx, inv_tb * fx, tb * ifx, tb * fx);
+        let l = l * 3;
+        for ch in 0..3 {
+            let v = wtl * f32::from(top[l + ch])
+                + wtr * f32::from(top[l + 3 + ch])
+                + wbl * f32::from(bot[l + ch])
+                + wbr * f32::from(bot[l + 3 + ch]);
+            d[ch] = v as i32 as u8;
+        }
+    }
+    for (k, c) in (cols.simd_cols..cols.simd_cols + cols.s_left.len()).enumerate() {
+        let fx = cols.s_frac[k];
+        let (l, r) = (cols.s_left[k] * 3, cols.s_right[k] * 3);
+        for ch in 0..3 {
+            let v = (1.0 - fy)
+                * ((1.0 - fx) * f64::from(top[l + ch]) + fx * f64::from(top[r + ch]))
+                + fy * ((1.0 - fx) * f64::from(bot[l + ch]) + fx * f64::from(bot[r + ch]));
+            dst[c * 3 + ch] = v as u8;
+        }
+    }
+}
+
+/// Resizes one f32 plane (`w x h`, rows packed) into `dst` (`out_w x
+/// out_h`, rows packed), with dlib's f32 `resize_image`, bit-exactly.
+///
+/// # Panics
+///
+/// If `src` holds fewer than `w * h` or `dst` fewer than `out_w * out_h`
+/// values.
+pub fn resize_plane_f32(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    dst: &mut [f32],
+    out_w: usize,
+    out_h: usize,
+) {
+    resize_plane_f32_strided(src, w, w, h, dst, out_w, out_w, out_h);
+}
+
+/// [`resize_plane_f32`] on planes with row strides: row `y` of the source
+/// starts at `src[y * src_stride]`, row `y` of the output at
+/// `dst[y * dst_stride]`. Values of `dst` outside the `out_w x out_h`
+/// rectangle are left untouched, so the planes can be sub-rectangles of
+/// larger buffers (the detector's tiled pyramid).
+///
+/// # Panics
+///
+/// If a stride is smaller than its width or a slice is too short for the
+/// rectangle it must hold.
+#[allow(clippy::too_many_arguments)]
+pub fn resize_plane_f32_strided(
+    src: &[f32],
+    src_stride: usize,
+    w: usize,
+    h: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+    out_w: usize,
+    out_h: usize,
+) {
+    if w == 0 || h == 0 || out_w == 0 || out_h == 0 {
+        return;
+    }
+    assert!(src_stride >= w && dst_stride >= out_w, "stride below width");
+    assert!(
+        src.len() >= (h - 1) * src_stride + w && dst.len() >= (out_h - 1) * dst_stride + out_w,
+        "plane slice too short"
+    );
+    let cols = ColumnPlan::new(w, out_w);
+    let rows = row_plan(h, out_h);
+    let job = |(r, row): (usize, &mut [f32])| {
+        let rp = rows[r];
+        let top = &src[rp.top * src_stride..rp.top * src_stride + w];
+        let bot = &src[rp.bottom * src_stride..rp.bottom * src_stride + w];
+        f32_row(&cols, rp.frac, top, bot, &mut row[..out_w]);
+    };
+    let dst = &mut dst[..(out_h - 1) * dst_stride + out_w];
+    if out_w * out_h >= PARALLEL_MIN_PIXELS {
+        dst.par_chunks_mut(dst_stride)
+            .enumerate()
+            .with_min_len(8)
+            .for_each(job);
+    } else {
+        dst.chunks_mut(dst_stride).enumerate().for_each(job);
+    }
+}
+
+/// A rectangle of a plane, in pixels: `w x h` starting at column `x`, row `y`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlaneRect {
+    /// Leftmost column.
+    pub x: usize,
+    /// Top row.
+    pub y: usize,
+    /// Width in columns.
+    pub w: usize,
+    /// Height in rows.
+    pub h: usize,
+}
+
+/// Resizes the `from` rectangle of a plane into its `to` rectangle (which
+/// must not overlap `from`), as dlib builds the CNN pyramid inside one
+/// tensor. The source rectangle is copied out first, so the two may share
+/// rows.
+///
+/// # Panics
+///
+/// If either rectangle does not fit in the plane (`stride` columns, as many
+/// rows as `plane.len() / stride`).
+pub fn resize_plane_f32_within(plane: &mut [f32], stride: usize, from: PlaneRect, to: PlaneRect) {
+    if from.w == 0 || from.h == 0 || to.w == 0 || to.h == 0 {
+        return;
+    }
+    assert!(
+        from.x + from.w <= stride && to.x + to.w <= stride,
+        "rectangle wider than the plane"
+    );
+    let mut src = Vec::with_capacity(from.w * from.h);
+    for r in 0..from.h {
+        let s = (from.y + r) * stride + from.x;
+        src.extend_from_slice(&plane[s..s + from.w]);
+    }
+    let start = to.y * stride + to.x;
+    resize_plane_f32_strided(
+        &src,
+        from.w,
+        from.w,
+        from.h,
+        &mut plane[start..],
+        stride,
+        to.w,
+        to.h,
+    );
+}
+
+fn f32_row(cols: &ColumnPlan, fy: f64, top: &[f32], bot: &[f32], dst: &mut [f32]) {
+    let tb = fy as f32;
+    let inv_tb = (1.0 - fy) as f32;
+    let simd = cols.left.iter().zip(&cols.frac).zip(&cols.inv_frac);
+    for (d, ((&l, &fx), &ifx)) in dst.iter_mut().zip(simd) {
+        *d = inv_tb * ifx * top[l]
+            + inv_tb * fx * top[l + 1]
+            + tb * ifx * bot[l]
+            + tb * fx * bot[l + 1];
+    }
+    for (k, c) in (cols.simd_cols..cols.simd_cols + cols.s_left.len()).enumerate() {
+        let fx = cols.s_frac[k] as f32;
+        let (l, r) = (cols.s_left[k], cols.s_right[k]);
+        let t = (1.0 - fx) * top[l] + fx * top[r];
+        let b = (1.0 - fx) * bot[l] + fx * bot[r];
+        dst[c] = ((1.0 - fy) * f64::from(t) + fy * f64::from(b)) as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn any_sizes_resize_without_panicking(
+            (w, h, ow, oh) in (1u32..24, 1u32..24, 1u32..40, 1u32..40)
+        ) {
+            let src = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 11) as u8, (y * 7) as u8, 9]));
+            let out = resize_rgb(&src, ow, oh);
+            proptest::prop_assert_eq!((out.width(), out.height()), (ow, oh));
+            let plane: Vec<f32> = src.as_raw().iter().step_by(3).map(|&v| f32::from(v)).collect();
+            let mut dst = vec![f32::NAN; (ow * oh) as usize];
+            resize_plane_f32(&plane, w as usize, h as usize, &mut dst, ow as usize, oh as usize);
+            proptest::prop_assert!(dst.iter().all(|v| (0.0..=255.0).contains(v)));
+        }
+    }
+
+    #[test]
+    fn identity_size_copies_the_image() {
+        let src = RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8 * 30, y as u8 * 40, 200]));
+        let out = resize_rgb(&src, 7, 5);
+        assert_eq!(out, src);
+    }
+
+    #[test]
+    fn constant_plane_stays_constant_up_to_truncation() {
+        let src = vec![0.25f32; 13 * 9];
+        let mut dst = vec![0.0f32; 31 * 20];
+        resize_plane_f32(&src, 13, 9, &mut dst, 31, 20);
+        assert!(dst.iter().all(|&v| (v - 0.25).abs() < 1e-6));
+    }
+
+    #[test]
+    fn strided_resize_leaves_the_rest_untouched() {
+        let src: Vec<f32> = (0..40).map(|v| v as f32).collect();
+        let mut dst = vec![-1.0f32; 10 * 10];
+        resize_plane_f32_strided(&src, 8, 8, 5, &mut dst[12..], 10, 4, 3);
+        for r in 0..10 {
+            for c in 0..10 {
+                let inside = (1..4).contains(&r) && (2..6).contains(&c);
+                assert_eq!(dst[r * 10 + c] == -1.0, !inside, "({r}, {c})");
+            }
+        }
+        // Corners are sampled exactly (align-corners convention).
+        assert_eq!(dst[12], 0.0);
+        assert_eq!(dst[3 * 10 + 5], 39.0);
+    }
+
+    #[test]
+    fn within_plane_matches_separate_buffers() {
+        let stride = 30;
+        let mut plane: Vec<f32> = (0..stride * 20).map(|v| (v % 97) as f32 * 0.01).collect();
+        let from = PlaneRect {
+            x: 0,
+            y: 0,
+            w: 20,
+            h: 12,
+        };
+        let to = PlaneRect {
+            x: 21,
+            y: 5,
+            w: 8,
+            h: 10,
+        };
+        let src: Vec<f32> = (0..from.h)
+            .flat_map(|r| plane[r * stride..r * stride + from.w].to_vec())
+            .collect();
+        let mut expect = vec![0.0f32; to.w * to.h];
+        resize_plane_f32(&src, from.w, from.h, &mut expect, to.w, to.h);
+        resize_plane_f32_within(&mut plane, stride, from, to);
+        for r in 0..to.h {
+            let s = (to.y + r) * stride + to.x;
+            assert_eq!(&plane[s..s + to.w], &expect[r * to.w..(r + 1) * to.w]);
+        }
+    }
+}

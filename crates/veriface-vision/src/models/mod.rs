@@ -1,0 +1,3 @@
+//! The three dlib models, one per file.
+
+pub mod shape_predictor;
