@@ -10,6 +10,7 @@
 pub mod dlib;
 pub mod error;
 pub mod geometry;
+pub mod models;
 pub mod nn;
 
 pub use error::{Error, Result};
