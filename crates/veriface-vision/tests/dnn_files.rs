@@ -1,6 +1,7 @@
 //! The DNN reader on the two real model files, checked against the facts of
 //! `dlib-models.md` sections 2, 4.1 and 6.1 and against
 //! `traces/serialization_vectors.json` (values decoded by the numpy port).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The MMOD detector network: strip-wise evaluation equals a whole-tensor
 //! run, output geometry follows section 6.1, and a timing probe.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! `face_recognition.face_encodings(img, [css], 1, "small")[0]`
 //! (`encoding`). Feeding dlib's own chip isolates the network from the
 //! alignment code.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod common;
 
