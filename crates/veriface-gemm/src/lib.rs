@@ -133,8 +133,14 @@ mod tests {
         let a: Vec<f32> = (0..m * 4).map(|v| v as f32 * 0.5 - 3.0).collect();
         let b: Vec<f32> = (0..k * 9).map(|v| (v % 5) as f32 - 1.5).collect();
         let mut c = vec![-1.0f32; m * 10];
-        let lhs = MatRef { data: &a, row_stride: 4 };
-        let rhs = MatRef { data: &b, row_stride: 9 };
+        let lhs = MatRef {
+            data: &a,
+            row_stride: 4,
+        };
+        let rhs = MatRef {
+            data: &b,
+            row_stride: 9,
+        };
         matmul(&mut c, 10, lhs, rhs, m, n, k).unwrap();
         for i in 0..m {
             for j in 0..n {
@@ -149,7 +155,10 @@ mod tests {
     fn rejects_operands_that_do_not_fit() {
         let a = [0.0f32; 6];
         let mut c = [0.0f32; 3];
-        let v = MatRef { data: &a, row_stride: 3 };
+        let v = MatRef {
+            data: &a,
+            row_stride: 3,
+        };
         assert!(matmul(&mut c, 3, v, v, 2, 3, 3).is_err());
         assert!(matmul(&mut c, 1, v, v, 1, 3, 2).is_ok());
     }
