@@ -41,24 +41,30 @@ impl std::fmt::Display for ShapeError {
 
 impl std::error::Error for ShapeError {}
 
-/// True when an `rows x cols` matrix with `row_stride` fits in `len` values
-/// (column stride 1), and every stride/offset is representable as `isize`.
-fn fits(len: usize, rows: usize, cols: usize, row_stride: usize) -> bool {
+/// True when an `rows x cols` matrix with the given strides fits in `len`
+/// values and every stride/offset is representable as `isize`.
+fn fits(len: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> bool {
     if rows == 0 || cols == 0 {
         return true;
     }
-    if cols > row_stride && rows > 1 {
-        return false;
-    }
     let last = (rows - 1)
         .checked_mul(row_stride)
-        .and_then(|v| v.checked_add(cols - 1));
+        .zip((cols - 1).checked_mul(col_stride))
+        .and_then(|(a, b)| a.checked_add(b));
     matches!(last, Some(l) if l < len && l <= isize::MAX as usize)
-        && row_stride <= isize::MAX as usize
+}
+
+/// True when distinct `(i, j)` map to distinct indices (no element of `dst`
+/// is written twice), for the two layouts callers use.
+fn distinct(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> bool {
+    rows <= 1 && (cols <= 1 || col_stride >= 1)
+        || cols <= 1 && row_stride >= 1
+        || col_stride >= 1 && row_stride >= cols.saturating_mul(col_stride)
+        || row_stride >= 1 && col_stride >= rows.saturating_mul(row_stride)
 }
 
 /// `dst[i][j] = sum_k lhs[i][k] * rhs[k][j]` for an `m x n` result with
-/// `k` terms; `dst` rows are `dst_row_stride` apart.
+/// `k` terms, stored row-major (`dst[i * dst_row_stride + j]`).
 ///
 /// # Errors
 ///
@@ -73,28 +79,55 @@ pub fn matmul(
     n: usize,
     k: usize,
 ) -> Result<(), ShapeError> {
-    if !fits(dst.len(), m, n, dst_row_stride) {
+    matmul_strided(dst, dst_row_stride, 1, lhs, rhs, m, n, k)
+}
+
+/// [`matmul`] with an arbitrary destination layout:
+/// `dst[i * dst_row_stride + j * dst_col_stride]`. gemm's microkernel runs
+/// along the destination's contiguous axis, so choosing the layout chooses
+/// which of `m` and `n` gets the wide SIMD register blocking.
+///
+/// # Errors
+///
+/// [`ShapeError`] when an operand exceeds its slice or two `dst` elements
+/// would share an index; nothing is written then.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_strided(
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    dst_col_stride: usize,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<(), ShapeError> {
+    if !fits(dst.len(), m, n, dst_row_stride, dst_col_stride)
+        || !distinct(m, n, dst_row_stride, dst_col_stride)
+    {
         return Err(ShapeError { operand: "dst" });
     }
-    if !fits(lhs.data.len(), m, k, lhs.row_stride) {
+    if !fits(lhs.data.len(), m, k, lhs.row_stride, 1) {
         return Err(ShapeError { operand: "lhs" });
     }
-    if !fits(rhs.data.len(), k, n, rhs.row_stride) {
+    if !fits(rhs.data.len(), k, n, rhs.row_stride, 1) {
         return Err(ShapeError { operand: "rhs" });
     }
     if m == 0 || n == 0 {
         return Ok(());
     }
     if k == 0 {
-        for row in 0..m {
-            dst[row * dst_row_stride..row * dst_row_stride + n].fill(0.0);
+        for i in 0..m {
+            for j in 0..n {
+                dst[i * dst_row_stride + j * dst_col_stride] = 0.0;
+            }
         }
         return Ok(());
     }
     // SAFETY: `fits` proved that every index gemm reads or writes,
-    // `i * row_stride + j` for i < rows, j < cols, lies inside the
-    // corresponding slice, and that the strides fit in isize. dst rows do not
-    // overlap (cols <= row_stride). `dst` is borrowed mutably, so it aliases
+    // `i * row_stride + j * col_stride` for i < rows, j < cols, lies inside
+    // the corresponding slice, and that it fits in isize. `distinct` proved
+    // no two dst elements alias. `dst` is borrowed mutably, so it aliases
     // neither input. read_dst = false, so dst's prior contents are not read.
     #[allow(unsafe_code)]
     unsafe {
@@ -103,7 +136,7 @@ pub fn matmul(
             n,
             k,
             dst.as_mut_ptr(),
-            1,
+            dst_col_stride as isize,
             dst_row_stride as isize,
             false,
             lhs.data.as_ptr(),
@@ -161,5 +194,33 @@ mod tests {
         };
         assert!(matmul(&mut c, 3, v, v, 2, 3, 3).is_err());
         assert!(matmul(&mut c, 1, v, v, 1, 3, 2).is_ok());
+        assert!(matmul_strided(&mut c, 1, 1, v, v, 1, 3, 2).is_ok());
+        let mut big = [0.0f32; 9];
+        assert!(matmul_strided(&mut big, 1, 1, v, v, 2, 2, 1).is_err());
+    }
+
+    #[test]
+    fn column_major_destination_matches_row_major() {
+        let a: Vec<f32> = (0..12).map(|v| v as f32 - 5.0).collect(); // 3x4
+        let b: Vec<f32> = (0..20).map(|v| (v % 7) as f32).collect(); // 4x5
+        let (lhs, rhs) = (
+            MatRef {
+                data: &a,
+                row_stride: 4,
+            },
+            MatRef {
+                data: &b,
+                row_stride: 5,
+            },
+        );
+        let mut row = [0.0f32; 15];
+        let mut col = [0.0f32; 15];
+        matmul(&mut row, 5, lhs, rhs, 3, 5, 4).unwrap();
+        matmul_strided(&mut col, 1, 3, lhs, rhs, 3, 5, 4).unwrap();
+        for i in 0..3 {
+            for j in 0..5 {
+                assert_eq!(row[i * 5 + j], col[i + j * 3]);
+            }
+        }
     }
 }
