@@ -1,3 +1,4 @@
 //! Readers for dlib's model files.
 
+pub mod dnn;
 pub mod serialize;

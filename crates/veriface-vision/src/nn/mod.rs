@@ -1,3 +1,8 @@
 //! Minimal CPU tensor kernels for dlib's networks.
 
+pub mod conv;
+pub mod ops;
 pub mod tensor;
+
+#[cfg(test)]
+mod test_util;

@@ -1,0 +1,269 @@
+//! The MMOD face detector's network (`mmod_human_face_detector.dat`, spec:
+//! `dlib-models.md` section 6.1): seven convolutions mapping a normalised RGB
+//! tensor to a one-channel score map at 1/8 resolution.
+//!
+//! The detector runs this on tiled image pyramids of up to ~8000x10000
+//! pixels, so the forward pass never holds a whole-image intermediate
+//! tensor wider than the input's 1/8 scale. It runs in two phases, each over
+//! horizontal strips processed in parallel with rayon:
+//!
+//! 1. the three stride-2 unpadded convs, strip by strip, into the layer-3
+//!    map (32 channels at 1/8 scale): an unpadded conv needs only the input
+//!    rows under its windows, so strips are exact;
+//! 2. the four stride-1 "same" convs (paddings 2, 2, 2, 4) on strips of the
+//!    layer-3 map extended by a halo of 10 rows on each side: zero padding at
+//!    a strip's inner edge corrupts at most `pad` rows per layer, i.e. the
+//!    10-row halo, which is dropped. Results equal a whole-tensor run up to
+//!    GEMM summation order.
+
+use rayon::prelude::*;
+
+use crate::dlib::dnn::{self, Affine, Conv, InputLayer, Layer, Loss, MmodOptions};
+use crate::dlib::serialize::FormatError;
+use crate::nn::conv::{conv2d, Epilogue};
+use crate::nn::tensor::Tensor;
+
+/// f32 values one strip's input may take (64 MiB): bounds the per-thread
+/// working set whatever the image size.
+const STRIP_BUDGET_FLOATS: usize = 1 << 24;
+
+/// Number of leading stride-2 unpadded convs (phase 1).
+const DOWN_LAYERS: usize = 3;
+
+/// The detector network.
+#[derive(Debug, Clone)]
+pub struct MmodNet {
+    options: MmodOptions,
+    means: [f32; 3],
+    padding: usize,
+    outer_padding: usize,
+    /// Each conv with its (folded batch-norm) affine; the affine is followed
+    /// by a relu. The last conv has neither.
+    layers: Vec<(Conv, Option<Affine>)>,
+}
+
+fn topology_error(reason: String) -> FormatError {
+    FormatError {
+        offset: 0,
+        reason: format!("MMOD network topology: {reason}").into(),
+    }
+}
+
+impl MmodNet {
+    /// Loads and validates the network from the model file's bytes.
+    ///
+    /// # Errors
+    ///
+    /// A [`FormatError`] when the bytes are not a dlib DNN file or the chain
+    /// is not the 7-conv network of section 6.1.
+    pub fn from_bytes(bytes: &[u8]) -> Result<MmodNet, FormatError> {
+        let file = dnn::parse(bytes)?;
+        let Loss::Mmod(options) = file.loss else {
+            return Err(topology_error("loss is not loss_mmod_".into()));
+        };
+        let InputLayer::RgbImagePyramid {
+            means,
+            padding,
+            outer_padding,
+        } = file.input
+        else {
+            return Err(topology_error("input is not an image pyramid".into()));
+        };
+        let mut layers = Vec::new();
+        let mut it = file.layers.into_iter().peekable();
+        while let Some(layer) = it.next() {
+            let Layer::Conv(conv) = layer else {
+                return Err(topology_error(format!("expected a conv, found {layer:?}")));
+            };
+            let affine = match it.next_if(|l| matches!(l, Layer::Affine(_))) {
+                Some(Layer::Affine(a)) => {
+                    if it.next() != Some(Layer::Relu) {
+                        return Err(topology_error("affine not followed by relu".into()));
+                    }
+                    Some(a)
+                }
+                _ => None,
+            };
+            layers.push((conv, affine));
+        }
+        // (filters, kernel, stride, pad) of section 6.1.
+        let expected = [
+            (16, 5, 2, 0),
+            (32, 5, 2, 0),
+            (32, 5, 2, 0),
+            (45, 5, 1, 2),
+            (45, 5, 1, 2),
+            (45, 5, 1, 2),
+            (1, 9, 1, 4),
+        ];
+        let mut channels = 3;
+        if layers.len() != expected.len() {
+            return Err(topology_error(format!(
+                "{} convs, expected 7",
+                layers.len()
+            )));
+        }
+        for (i, ((conv, affine), &(f, k, s, p))) in layers.iter().zip(&expected).enumerate() {
+            let square = conv.kernel_h == conv.kernel_w
+                && conv.stride_y == conv.stride_x
+                && conv.pad_y == conv.pad_x;
+            let has_affine = i + 1 < expected.len();
+            if !square
+                || (
+                    conv.in_channels,
+                    conv.filters,
+                    conv.kernel_h,
+                    conv.stride_y,
+                    conv.pad_y,
+                ) != (channels, f, k, s, p)
+                || affine.is_some() != has_affine
+                || affine.as_ref().is_some_and(|a| a.gamma.len() != f)
+            {
+                return Err(topology_error(format!(
+                    "conv {i} does not match section 6.1"
+                )));
+            }
+            channels = f;
+        }
+        Ok(MmodNet {
+            options,
+            means,
+            padding,
+            outer_padding,
+            layers,
+        })
+    }
+
+    /// Detector window size `(width, height)` in pyramid pixels (80x80).
+    pub fn window_size(&self) -> (usize, usize) {
+        (self.options.window_width, self.options.window_height)
+    }
+
+    /// Non-max-suppression IoU threshold (0.3382761351109955).
+    pub fn nms_iou_thresh(&self) -> f64 {
+        self.options.nms_iou_thresh
+    }
+
+    /// All `mmod_options` from the file.
+    pub fn options(&self) -> &MmodOptions {
+        &self.options
+    }
+
+    /// R, G, B means subtracted before scaling by 1/256.
+    pub fn means(&self) -> [f32; 3] {
+        self.means
+    }
+
+    /// Pyramid padding between tiles and around the tiled image
+    /// `(padding, outer_padding)` = (10, 11).
+    pub fn pyramid_padding(&self) -> (usize, usize) {
+        (self.padding, self.outer_padding)
+    }
+
+    /// The score map (1 x H3 x W3) of a normalised 3-plane tensor, in
+    /// parallel strips sized to bound memory.
+    pub fn forward(&self, input: &Tensor) -> Tensor {
+        let threads = rayon::current_num_threads().max(1);
+        let rows = STRIP_BUDGET_FLOATS / (input.c * input.w * 8).max(1);
+        let h3 = self.layer3_size(input.h);
+        // At least one strip per thread; overlap makes more strips costlier.
+        let rows = rows.clamp(8, h3.div_ceil(threads).max(8));
+        self.forward_in_strips(input, rows)
+    }
+
+    /// [`MmodNet::forward`] with an explicit strip height, in output rows.
+    /// Any height gives the same map; it only trades memory for overlap.
+    ///
+    /// # Panics
+    ///
+    /// If `input` does not have 3 channels.
+    pub fn forward_in_strips(&self, input: &Tensor, rows_per_strip: usize) -> Tensor {
+        assert_eq!(input.c, 3, "MMOD input channels");
+        let rows = rows_per_strip.max(1);
+        let h3 = self.layer3_size(input.h);
+        let strips: Vec<(usize, usize)> = (0..h3)
+            .step_by(rows)
+            .map(|a| (a, (a + rows).min(h3)))
+            .collect();
+        // Phase 1: exact strips of the layer-3 map.
+        let parts: Vec<Tensor> = strips
+            .par_iter()
+            .map(|&(a, b)| {
+                let (mut lo, mut hi) = (a, b);
+                for (conv, _) in self.layers[..DOWN_LAYERS].iter().rev() {
+                    (lo, hi) = (lo * conv.stride_y, (hi - 1) * conv.stride_y + conv.kernel_h);
+                }
+                let mut x = rows_of(input, lo, hi);
+                for layer in &self.layers[..DOWN_LAYERS] {
+                    x = run(layer, &x);
+                }
+                x
+            })
+            .collect();
+        let map3 = stack_rows(&parts);
+        drop(parts);
+        // Phase 2: halo strips through the "same"-padded layers.
+        let halo: usize = self.layers[DOWN_LAYERS..]
+            .iter()
+            .map(|(c, _)| c.pad_y)
+            .sum();
+        let outs: Vec<Tensor> = strips
+            .par_iter()
+            .map(|&(a, b)| {
+                let (lo, hi) = (a.saturating_sub(halo), (b + halo).min(map3.h));
+                let mut x = rows_of(&map3, lo, hi);
+                for layer in &self.layers[DOWN_LAYERS..] {
+                    x = run(layer, &x);
+                }
+                rows_of(&x, a - lo, b - lo)
+            })
+            .collect();
+        stack_rows(&outs)
+    }
+
+    /// Rows of the layer-3 map (= of the score map) for `h` input rows.
+    fn layer3_size(&self, h: usize) -> usize {
+        self.layers[..DOWN_LAYERS].iter().fold(h, |h, (c, _)| {
+            crate::nn::conv::out_size(h, c.kernel_h, c.stride_y, c.pad_y)
+        })
+    }
+}
+
+fn run((conv, affine): &(Conv, Option<Affine>), x: &Tensor) -> Tensor {
+    conv2d(
+        x,
+        conv,
+        Epilogue {
+            affine: affine.as_ref(),
+            relu: affine.is_some(),
+        },
+    )
+}
+
+/// A copy of rows `lo..hi` of every channel.
+fn rows_of(t: &Tensor, lo: usize, hi: usize) -> Tensor {
+    let hi = hi.min(t.h);
+    let lo = lo.min(hi);
+    let mut out = Tensor::zeros(t.c, hi - lo, t.w);
+    for c in 0..t.c {
+        out.plane_mut(c)
+            .copy_from_slice(&t.plane(c)[lo * t.w..hi * t.w]);
+    }
+    out
+}
+
+/// Concatenates tensors of equal channels and widths along rows.
+fn stack_rows(parts: &[Tensor]) -> Tensor {
+    let (c, w) = parts.first().map_or((1, 0), |p| (p.c, p.w));
+    let h = parts.iter().map(|p| p.h).sum();
+    let mut out = Tensor::zeros(c, h, w);
+    let mut y = 0;
+    for p in parts {
+        for ch in 0..c {
+            let start = (ch * h + y) * w;
+            out.data[start..start + p.h * w].copy_from_slice(p.plane(ch));
+        }
+        y += p.h;
+    }
+    out
+}

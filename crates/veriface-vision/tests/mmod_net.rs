@@ -1,0 +1,95 @@
+//! The MMOD detector network: strip-wise evaluation equals a whole-tensor
+//! run, output geometry follows section 6.1, and a timing probe.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+mod common;
+
+use std::time::Instant;
+
+use veriface_vision::models::mmod_net::MmodNet;
+use veriface_vision::nn::tensor::Tensor;
+
+fn net() -> MmodNet {
+    MmodNet::from_bytes(&common::model_bytes("mmod_human_face_detector.dat")).unwrap()
+}
+
+/// A deterministic pseudo-image in roughly the normalised value range.
+fn input(h: usize, w: usize) -> Tensor {
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    let data = (0..3 * h * w)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            // Smooth structure plus noise, so deeper layers see varied values.
+            let (y, x) = ((i / w) % h, i % w);
+            ((x as f32 * 0.05).sin() * (y as f32 * 0.07).cos()) * 0.4
+                + (s >> 40) as f32 / (1u64 << 24) as f32 * 0.2
+                - 0.1
+        })
+        .collect();
+    Tensor { c: 3, h, w, data }
+}
+
+#[test]
+fn exposes_the_documented_options() {
+    let n = net();
+    assert_eq!(n.window_size(), (80, 80));
+    assert_eq!(n.nms_iou_thresh(), 0.3382761351109955);
+    assert_eq!(n.means(), [122.782, 117.001, 104.298]);
+    assert_eq!(n.pyramid_padding(), (10, 11));
+}
+
+#[test]
+fn strips_give_the_same_score_map_as_one_pass() {
+    let n = net();
+    let x = input(261, 150);
+    let whole = n.forward_in_strips(&x, 10_000);
+    // H3 = ((261-5)/2+1 -> 129 -> 63 -> 30), W3 = (150 -> 73 -> 35 -> 16).
+    assert_eq!((whole.c, whole.h, whole.w), (1, 30, 16));
+    for rows in [1, 3, 7, 11, 29] {
+        let split = n.forward_in_strips(&x, rows);
+        assert_eq!((split.c, split.h, split.w), (1, 30, 16));
+        let worst = whole
+            .data
+            .iter()
+            .zip(&split.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "{rows} rows per strip: max diff {worst}");
+    }
+    assert_eq!(n.forward(&x).data.len(), whole.data.len());
+}
+
+#[test]
+fn tiny_inputs_give_empty_maps_without_panicking() {
+    let n = net();
+    let out = n.forward(&input(20, 20));
+    assert_eq!(out.h, 0);
+}
+
+/// `cargo test -p veriface-vision --test mmod_net -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn time_forward_per_megapixel() {
+    let n = net();
+    let x = input(1000, 1000);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            n.forward(&x);
+            let t = Instant::now();
+            let reps = 3;
+            for _ in 0..reps {
+                std::hint::black_box(n.forward(&x));
+            }
+            eprintln!(
+                "mmod forward, {threads} thread(s): {:.1} ms per megapixel",
+                t.elapsed().as_secs_f64() * 1e3 / reps as f64
+            );
+        });
+    }
+}
