@@ -7,6 +7,7 @@
 //! its API is synchronous and its models are immutable, so one loaded engine
 //! is shared across threads behind an `Arc`.
 
+pub mod compare;
 pub mod decode;
 pub mod dlib;
 pub mod error;
