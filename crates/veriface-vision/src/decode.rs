@@ -167,6 +167,16 @@ fn decode_with(
 
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
+    if width == 0 || height == 0 {
+        // Some headers (BMP, GIF) can declare an empty canvas; there is no
+        // face in zero pixels, and callers should not have to check.
+        return Err(fail(image::ImageError::Decoding(
+            image::error::DecodingError::new(
+                format.to_image_format().into(),
+                "the image has zero width or height",
+            ),
+        )));
+    }
     let mut image_limits = image_limits;
     image_limits.reserve(decoder.total_bytes()).map_err(fail)?;
     decoder.set_limits(image_limits).map_err(fail)?;

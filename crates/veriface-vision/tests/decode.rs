@@ -338,6 +338,15 @@ fn each_dimension_limit_applies_on_its_own() {
 }
 
 #[test]
+fn empty_canvas_is_refused() {
+    // The BMP decoder refuses it itself (as an unsupported feature); decode
+    // also checks zero sizes for decoders that would accept them.
+    for bytes in [bmp_header(0, 16), bmp_header(16, 0)] {
+        assert!(decode(&bytes, &limits()).is_err());
+    }
+}
+
+#[test]
 fn header_within_limits_but_missing_pixels_is_invalid() {
     let err = decode(&png_header(1000, 1000), &limits()).unwrap_err();
     assert_eq!(err.code(), "invalid_image", "{err:?}");
