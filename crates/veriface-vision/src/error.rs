@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::decode::ImageError;
 use crate::dlib::serialize::FormatError;
 
 /// Everything that can go wrong in the engine.
@@ -45,6 +46,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The caller's image could not be decoded or was refused.
+    #[error(transparent)]
+    Image(#[from] ImageError),
 }
 
 impl Error {
@@ -56,6 +60,7 @@ impl Error {
             | Error::ModelChecksum { .. }
             | Error::ModelFormat { .. }
             | Error::Io { .. } => false,
+            Error::Image(_) => true,
         }
     }
 }

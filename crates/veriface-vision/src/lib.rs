@@ -8,13 +8,19 @@
 //! is shared across threads behind an `Arc`.
 
 pub mod align;
+pub mod compare;
+pub mod decode;
 pub mod detect;
 pub mod dlib;
+pub mod engine;
 pub mod error;
 pub mod geometry;
 pub mod imgproc;
+pub mod jitter;
 pub mod models;
+pub mod models_dir;
 pub mod nn;
 mod transform;
 
+pub use engine::{AnalyzeOptions, DetectOptions, DetectorMode, Embedding, Face, FaceBox, FaceEngine};
 pub use error::{Error, Result};
