@@ -44,11 +44,11 @@ fn exposes_the_documented_options() {
 fn strips_give_the_same_score_map_as_one_pass() {
     let n = net();
     let x = input(261, 150);
-    let whole = n.forward_in_strips(&x, 10_000);
+    let whole = n.forward_in_strips(&x, 10_000, 10_000);
     // H3 = ((261-5)/2+1 -> 129 -> 63 -> 30), W3 = (150 -> 73 -> 35 -> 16).
     assert_eq!((whole.c, whole.h, whole.w), (1, 30, 16));
-    for rows in [1, 3, 7, 11, 29] {
-        let split = n.forward_in_strips(&x, rows);
+    for (down, same) in [(1, 1), (3, 7), (7, 3), (11, 29), (29, 11), (10_000, 2)] {
+        let split = n.forward_in_strips(&x, down, same);
         assert_eq!((split.c, split.h, split.w), (1, 30, 16));
         let worst = whole
             .data
@@ -56,7 +56,10 @@ fn strips_give_the_same_score_map_as_one_pass() {
             .zip(&split.data)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
-        assert!(worst < 1e-4, "{rows} rows per strip: max diff {worst}");
+        assert!(
+            worst < 1e-4,
+            "strips of {down}/{same} rows: max diff {worst}"
+        );
     }
     assert_eq!(n.forward(&x).data.len(), whole.data.len());
 }
@@ -68,7 +71,13 @@ fn tiny_inputs_give_empty_maps_without_panicking() {
     assert_eq!(out.h, 0);
 }
 
-/// `cargo test -p veriface-vision --test mmod_net -- --ignored --nocapture`
+/// Nanoseconds this thread has spent on a CPU (Linux schedstat).
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// `cargo test -p veriface-vision --test mmod_net time -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn time_forward_per_megapixel() {
@@ -81,10 +90,16 @@ fn time_forward_per_megapixel() {
             .unwrap();
         pool.install(|| {
             n.forward(&x);
-            let t = Instant::now();
+            let (t, cpu0) = (Instant::now(), thread_cpu_ns());
             let reps = 3;
             for _ in 0..reps {
                 std::hint::black_box(n.forward(&x));
+            }
+            if threads == 1 {
+                let cpu = thread_cpu_ns()
+                    .zip(cpu0)
+                    .map_or(f64::NAN, |(b, a)| (b - a) as f64 * 1e-6 / reps as f64);
+                eprintln!("mmod forward, 1 thread: {cpu:.1} ms on-CPU per megapixel");
             }
             eprintln!(
                 "mmod forward, {threads} thread(s): {:.1} ms per megapixel",

@@ -23,9 +23,9 @@ use crate::dlib::serialize::FormatError;
 use crate::nn::conv::{conv2d, Epilogue};
 use crate::nn::tensor::Tensor;
 
-/// f32 values one strip's input may take (64 MiB): bounds the per-thread
-/// working set whatever the image size.
-const STRIP_BUDGET_FLOATS: usize = 1 << 24;
+/// f32 values a phase-1 strip's input may take (16 MiB): bounds the
+/// per-thread working set whatever the image size.
+pub const STRIP_BUDGET_FLOATS: usize = 1 << 22;
 
 /// Number of leading stride-2 unpadded convs (phase 1).
 const DOWN_LAYERS: usize = 3;
@@ -161,30 +161,42 @@ impl MmodNet {
     }
 
     /// The score map (1 x H3 x W3) of a normalised 3-plane tensor, in
-    /// parallel strips sized to bound memory.
+    /// parallel strips sized to bound memory: each phase-1 strip reads about
+    /// [`STRIP_BUDGET_FLOATS`] input values, each phase-2 strip holds about
+    /// twice that many 45-channel values, and the 32-channel 1/8-scale
+    /// layer-3 map (1/6 of the input's size) is held whole.
     pub fn forward(&self, input: &Tensor) -> Tensor {
         let threads = rayon::current_num_threads().max(1);
-        let rows = STRIP_BUDGET_FLOATS / (input.c * input.w * 8).max(1);
         let h3 = self.layer3_size(input.h);
-        // At least one strip per thread; overlap makes more strips costlier.
-        let rows = rows.clamp(8, h3.div_ceil(threads).max(8));
-        self.forward_in_strips(input, rows)
+        // At least one strip per thread; more strips cost more overlap.
+        let per_thread = h3.div_ceil(threads).max(8);
+        let down = (STRIP_BUDGET_FLOATS / (3 * 8 * input.w).max(1))
+            .max(8)
+            .min(per_thread);
+        let same = (2 * STRIP_BUDGET_FLOATS / (45 * (input.w / 8).max(1)))
+            .max(32)
+            .min(per_thread);
+        self.forward_in_strips(input, down, same)
     }
 
-    /// [`MmodNet::forward`] with an explicit strip height, in output rows.
-    /// Any height gives the same map; it only trades memory for overlap.
+    /// [`MmodNet::forward`] with explicit strip heights, in output rows, for
+    /// phase 1 (`down_rows`) and phase 2 (`same_rows`). Any heights give the
+    /// same map; they only trade memory for overlap.
     ///
     /// # Panics
     ///
     /// If `input` does not have 3 channels.
-    pub fn forward_in_strips(&self, input: &Tensor, rows_per_strip: usize) -> Tensor {
+    pub fn forward_in_strips(&self, input: &Tensor, down_rows: usize, same_rows: usize) -> Tensor {
         assert_eq!(input.c, 3, "MMOD input channels");
-        let rows = rows_per_strip.max(1);
         let h3 = self.layer3_size(input.h);
-        let strips: Vec<(usize, usize)> = (0..h3)
-            .step_by(rows)
-            .map(|a| (a, (a + rows).min(h3)))
-            .collect();
+        let split = |rows: usize| -> Vec<(usize, usize)> {
+            let rows = rows.max(1);
+            (0..h3)
+                .step_by(rows)
+                .map(|a| (a, (a + rows).min(h3)))
+                .collect()
+        };
+        let strips = split(down_rows);
         // Phase 1: exact strips of the layer-3 map.
         let parts: Vec<Tensor> = strips
             .par_iter()
@@ -207,7 +219,7 @@ impl MmodNet {
             .iter()
             .map(|(c, _)| c.pad_y)
             .sum();
-        let outs: Vec<Tensor> = strips
+        let outs: Vec<Tensor> = split(same_rows)
             .par_iter()
             .map(|&(a, b)| {
                 let (lo, hi) = (a.saturating_sub(halo), (b + halo).min(map3.h));
