@@ -244,7 +244,7 @@ fn smoothing_applies(comps: &[Comp]) -> bool {
     useful
 }
 
-fn table<'t>(t: &'t [Option<HuffTable>; 4], i: usize) -> Result<&'t HuffTable, JpegError> {
+fn table(t: &[Option<HuffTable>; 4], i: usize) -> Result<&HuffTable, JpegError> {
     t.get(i)
         .and_then(Option::as_ref)
         .ok_or(JpegError::Corrupt("missing Huffman table"))
