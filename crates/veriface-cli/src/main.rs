@@ -21,7 +21,11 @@ use veriface_vision::models_dir::{check_all, default_models_dir};
 use output::{face_json, CliError};
 
 #[derive(Parser, Debug)]
-#[command(name = "veriface", version, about = "Face detection and verification with dlib's models, in Rust")]
+#[command(
+    name = "veriface",
+    version,
+    about = "Face detection and verification with dlib's models, in Rust"
+)]
 struct Cli {
     /// Directory holding the model files (default: $VERIFACE_MODELS_DIR, else ./models).
     #[arg(long, global = true)]
@@ -117,7 +121,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         // Only fails if a pool was already built, which cannot happen here.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global();
     }
     let human = cli.human;
     match run(cli) {
@@ -202,7 +208,15 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 ));
             }
             let engine = load_engine(&cli.models_dir)?;
-            compare(&engine, &a, &b, det.options(), threshold, jitters, cli.human)
+            compare(
+                &engine,
+                &a,
+                &b,
+                det.options(),
+                threshold,
+                jitters,
+                cli.human,
+            )
         }
     }
 }
@@ -223,7 +237,7 @@ fn analyse(engine: &FaceEngine, path: &Path, opts: &AnalyzeOptions) -> Result<An
         .map_err(|e| CliError::image(path, &e))?
         .image;
     let t1 = Instant::now();
-    let faces = engine.analyze(&img, opts);
+    let faces = engine.analyze(&img, opts).map_err(CliError::from_engine)?;
     Ok(Analysed {
         width: img.width(),
         height: img.height(),
@@ -266,7 +280,11 @@ fn per_image(
                     output::print_line(&format!("{file}: error {}: {}", e.code, e.message))?;
                 }
                 let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "{}", json!({"error": {"code": e.code, "message": e.message, "file": file}}));
+                let _ = writeln!(
+                    err,
+                    "{}",
+                    json!({"error": {"code": e.code, "message": e.message, "file": file}})
+                );
                 out.push(json!({"file": file, "error": {"code": e.code, "message": e.message}, "faces": []}));
             }
         }
@@ -303,19 +321,22 @@ fn compare(
     let (ra, rb) = rayon::join(|| analyse(engine, a, &opts), || analyse(engine, b, &opts));
     let (ra, rb) = (ra?, rb?);
     let pick = |r: &Analysed, p: &Path| -> Result<(Face, usize), CliError> {
-        largest(&r.faces).cloned().map(|f| (f, r.faces.len())).ok_or_else(|| {
-            CliError::new(
-                "no_face_detected",
-                format!("no face found in {}", p.display()),
-            )
-        })
+        largest(&r.faces)
+            .cloned()
+            .map(|f| (f, r.faces.len()))
+            .ok_or_else(|| {
+                CliError::new(
+                    "no_face_detected",
+                    format!("no face found in {}", p.display()),
+                )
+            })
     };
     let (fa, na) = pick(&ra, a)?;
     let (fb, nb) = pick(&rb, b)?;
     let (Some(ea), Some(eb)) = (fa.embedding, fb.embedding) else {
         return Err(CliError::new("internal", "descriptor missing".to_string()));
     };
-    let c = Comparison::new(ea.distance(&eb), threshold);
+    let c = Comparison::from_distance(ea.distance(&eb), threshold);
     let side = |p: &Path, r: &Analysed, f: &Face, n: usize| {
         json!({
             "file": p.display().to_string(),

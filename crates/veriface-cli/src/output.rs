@@ -45,6 +45,7 @@ impl CliError {
             veriface_vision::Error::ModelFormat { .. } => "model_invalid",
             veriface_vision::Error::Io { .. } => "io_error",
             veriface_vision::Error::Image(i) => i.code(),
+            veriface_vision::Error::Chip(_) => "internal",
         };
         Self::new(code, error_chain(&e))
     }
@@ -108,7 +109,11 @@ pub fn print_human_faces(file: &str, w: u32, h: u32, faces: &[Face]) -> Result<(
             r.right,
             r.bottom,
             f.face_box.score,
-            if f.embedding.is_some() { "  embedding: 128-D" } else { "" }
+            if f.embedding.is_some() {
+                "  embedding: 128-D"
+            } else {
+                ""
+            }
         ))?;
     }
     Ok(())

@@ -184,7 +184,10 @@ fn decode_with(
     // Broken metadata is not a reason to refuse a photo whose pixels are
     // fine: an unreadable EXIF block counts as "no orientation".
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut dynamic = DynamicImage::from_decoder(decoder).map_err(fail)?;
+    let mut dynamic = match jpeg_exact(format, bytes, limits) {
+        Some(rgb) => DynamicImage::ImageRgb8(rgb),
+        None => DynamicImage::from_decoder(decoder).map_err(fail)?,
+    };
     if apply_orientation {
         dynamic.apply_orientation(orientation);
     }
@@ -210,4 +213,24 @@ fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<()
         });
     }
     Ok(())
+}
+
+/// Decodes a JPEG with veriface-jpeg, whose pixels are bit-identical to
+/// libjpeg-turbo's (and so to PIL's, which the dlib reference pipeline and
+/// face_recognition use): other decoders round differently by a level or
+/// two, which is enough to move dlib's landmarks by several pixels.
+///
+/// Returns `None` for anything it does not decode (not a JPEG, a feature it
+/// does not support such as arithmetic coding or CMYK, or damage it does not
+/// tolerate), so the caller falls back to the `image` crate and a photo that
+/// any decoder can read is never refused.
+fn jpeg_exact(format: ImageFormat, bytes: &[u8], limits: &DecodeLimits) -> Option<image::RgbImage> {
+    if format != ImageFormat::Jpeg {
+        return None;
+    }
+    let jpeg_limits = veriface_jpeg::Limits {
+        max_pixels: limits.max_pixels,
+    };
+    let out = veriface_jpeg::decode_rgb(bytes, &jpeg_limits).ok()?;
+    image::RgbImage::from_raw(out.width, out.height, out.pixels)
 }

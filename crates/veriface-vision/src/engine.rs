@@ -209,13 +209,24 @@ impl FaceEngine {
     }
 
     /// The descriptor of an aligned 150x150 chip.
-    pub fn embed_chip(&self, chip: &RgbImage) -> Embedding {
-        Embedding(self.resnet.embed(chip))
+    ///
+    /// # Errors
+    /// [`Error::Chip`] unless the chip is 150x150.
+    pub fn embed_chip(&self, chip: &RgbImage) -> Result<Embedding> {
+        Ok(Embedding(self.resnet.embed(chip)?))
     }
 
     /// The descriptor of the face with these landmarks, averaging
     /// `num_jitters` jittered chips when it is above 1.
-    pub fn descriptor(&self, img: &RgbImage, landmarks: &Landmarks, num_jitters: u32) -> Embedding {
+    ///
+    /// # Errors
+    /// Only if the aligned chip had the wrong size, which would be a bug.
+    pub fn descriptor(
+        &self,
+        img: &RgbImage,
+        landmarks: &Landmarks,
+        num_jitters: u32,
+    ) -> Result<Embedding> {
         let chip = self.chip(img, landmarks);
         if num_jitters <= 1 {
             return self.embed_chip(&chip);
@@ -223,7 +234,7 @@ impl FaceEngine {
         let mut rng = Rng::new(0x5EED_F00D);
         let mut acc = [0f64; 128];
         for _ in 0..num_jitters {
-            let e = self.resnet.embed(&jitter_chip(&chip, &mut rng));
+            let e = self.resnet.embed(&jitter_chip(&chip, &mut rng))?;
             for (a, v) in acc.iter_mut().zip(e) {
                 *a += f64::from(v);
             }
@@ -232,23 +243,28 @@ impl FaceEngine {
         for (o, a) in out.iter_mut().zip(acc) {
             *o = (a / f64::from(num_jitters)) as f32;
         }
-        Embedding(out)
+        Ok(Embedding(out))
     }
 
     /// Detects every face and computes landmarks (and descriptors).
-    pub fn analyze(&self, img: &RgbImage, opts: &AnalyzeOptions) -> Vec<Face> {
+    ///
+    /// # Errors
+    /// As [`FaceEngine::descriptor`].
+    pub fn analyze(&self, img: &RgbImage, opts: &AnalyzeOptions) -> Result<Vec<Face>> {
         self.detect(img, &opts.detect)
             .into_iter()
             .map(|face_box| {
                 let landmarks = self.landmarks(img, face_box.rect);
-                let embedding = opts
-                    .embed
-                    .then(|| self.descriptor(img, &landmarks, opts.num_jitters));
-                Face {
+                let embedding = if opts.embed {
+                    Some(self.descriptor(img, &landmarks, opts.num_jitters)?)
+                } else {
+                    None
+                };
+                Ok(Face {
                     face_box,
                     landmarks,
                     embedding,
-                }
+                })
             })
             .collect()
     }

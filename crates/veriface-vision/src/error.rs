@@ -49,6 +49,9 @@ pub enum Error {
     /// The caller's image could not be decoded or was refused.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// A face chip given to the descriptor network has the wrong size.
+    #[error(transparent)]
+    Chip(#[from] crate::models::resnet::EmbedError),
 }
 
 impl Error {
@@ -60,7 +63,7 @@ impl Error {
             | Error::ModelChecksum { .. }
             | Error::ModelFormat { .. }
             | Error::Io { .. } => false,
-            Error::Image(_) => true,
+            Error::Image(_) | Error::Chip(_) => true,
         }
     }
 }

@@ -53,7 +53,9 @@ pub fn jitter_chip(chip: &RgbImage, rng: &mut Rng) -> RgbImage {
     let cx = 3.0 + (rw - 1.0) / 2.0 + rng.range(-TRANSLATE, TRANSLATE) * rw;
     let cy = 3.0 + (rh - 1.0) / 2.0 + rng.range(-TRANSLATE, TRANSLATE) * rh;
     let size = (rh / rng.range(MIN_OBJECT_HEIGHT, MAX_OBJECT_HEIGHT)).floor();
-    let angle = rng.range(-MAX_ROTATION_DEGREES, MAX_ROTATION_DEGREES).to_radians();
+    let angle = rng
+        .range(-MAX_ROTATION_DEGREES, MAX_ROTATION_DEGREES)
+        .to_radians();
     let half = (size - 1.0) / 2.0;
     let details = ChipDetails {
         rect: DRect {
@@ -88,7 +90,9 @@ mod tests {
 
     #[test]
     fn jitter_keeps_chip_size_and_changes_pixels() {
-        let chip = RgbImage::from_fn(150, 150, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
+        let chip = RgbImage::from_fn(150, 150, |x, y| {
+            image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+        });
         let mut rng = Rng::new(1);
         let j = jitter_chip(&chip, &mut rng);
         assert_eq!(j.dimensions(), (150, 150));

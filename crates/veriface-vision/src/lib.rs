@@ -22,5 +22,7 @@ pub mod models_dir;
 pub mod nn;
 mod transform;
 
-pub use engine::{AnalyzeOptions, DetectOptions, DetectorMode, Embedding, Face, FaceBox, FaceEngine};
+pub use engine::{
+    AnalyzeOptions, DetectOptions, DetectorMode, Embedding, Face, FaceBox, FaceEngine,
+};
 pub use error::{Error, Result};

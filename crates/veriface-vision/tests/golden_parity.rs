@@ -46,7 +46,11 @@ fn analysed() -> &'static [Analysed] {
             .into_iter()
             .filter(|g| g.json["cnn"].get("raw").is_some())
             .collect();
-        assert!(entries.len() >= 60, "expected the 63 CNN goldens, found {}", entries.len());
+        assert!(
+            entries.len() >= 60,
+            "expected the 63 CNN goldens, found {}",
+            entries.len()
+        );
         entries
             .into_par_iter()
             .map(|g| {
@@ -58,8 +62,8 @@ fn analysed() -> &'static [Analysed] {
                     num_jitters: 1,
                 };
                 Analysed {
-                    reference: e.analyze(&img, &opts(DetectOptions::reference())),
-                    fast: e.analyze(&img, &opts(DetectOptions::fast())),
+                    reference: e.analyze(&img, &opts(DetectOptions::reference())).unwrap(),
+                    fast: e.analyze(&img, &opts(DetectOptions::fast())).unwrap(),
                     file: g.file,
                     golden: g.json,
                 }
@@ -74,7 +78,12 @@ fn rect(v: &serde_json::Value) -> Rect {
 }
 
 fn golden_raw_rects(g: &serde_json::Value) -> Vec<Rect> {
-    g["cnn"]["raw"].as_array().unwrap().iter().map(|d| rect(&d["rect"])).collect()
+    g["cnn"]["raw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| rect(&d["rect"]))
+        .collect()
 }
 
 /// Best IoU of `r` against any of `others`.
@@ -95,10 +104,18 @@ fn reference_detector_finds_dlibs_boxes() {
             if iou < worst.0 {
                 worst = (iou, a.file.clone());
             }
-            assert!(iou >= 0.95, "{}: {:?} IoU {iou} against {expected:?}", a.file, f.face_box.raw_rect);
+            assert!(
+                iou >= 0.95,
+                "{}: {:?} IoU {iou} against {expected:?}",
+                a.file,
+                f.face_box.raw_rect
+            );
         }
     }
-    println!("reference detector: {faces} faces, worst IoU {:.4} ({})", worst.0, worst.1);
+    println!(
+        "reference detector: {faces} faces, worst IoU {:.4} ({})",
+        worst.0, worst.1
+    );
 }
 
 /// Pairs each golden CNN face with our face of best IoU.
@@ -129,7 +146,12 @@ fn reference_landmarks_and_embeddings_match_dlib() {
             }
             let enc: Vec<f64> = serde_json::from_value(g["encoding"].clone()).unwrap();
             let ours = f.embedding.expect("embedding");
-            let d = ours.0.iter().zip(&enc).map(|(x, y)| (f64::from(*x) - y).abs()).fold(0.0, f64::max);
+            let d = ours
+                .0
+                .iter()
+                .zip(&enc)
+                .map(|(x, y)| (f64::from(*x) - y).abs())
+                .fold(0.0, f64::max);
             worst_emb = worst_emb.max(d);
             assert!(d <= 1e-3, "{}: descriptor max abs diff {d}", a.file);
             n += 1;
@@ -144,16 +166,29 @@ fn fast_detector_boxes_overlap_dlibs() {
     for a in analysed() {
         let expected = golden_raw_rects(&a.golden);
         let ours: Vec<Rect> = a.fast.iter().map(|f| f.face_box.raw_rect).collect();
-        assert_eq!(ours.len(), expected.len(), "{}: fast face count {ours:?} vs {expected:?}", a.file);
+        assert_eq!(
+            ours.len(),
+            expected.len(),
+            "{}: fast face count {ours:?} vs {expected:?}",
+            a.file
+        );
         for e in &expected {
             let iou = best_iou(e, &ours);
             worst = worst.min(iou);
             sum += iou;
             n += 1;
-            assert!(iou >= 0.9, "{}: dlib box {e:?} best fast IoU {iou} ({ours:?})", a.file);
+            assert!(
+                iou >= 0.9,
+                "{}: dlib box {e:?} best fast IoU {iou} ({ours:?})",
+                a.file
+            );
         }
     }
-    println!("fast detector: {n} faces, mean IoU {:.4}, worst {:.4}", sum / n as f64, worst);
+    println!(
+        "fast detector: {n} faces, mean IoU {:.4}, worst {:.4}",
+        sum / n as f64,
+        worst
+    );
 }
 
 /// The largest face's descriptor per image file.
@@ -181,7 +216,11 @@ fn dlib_largest(a: &Analysed) -> Option<Vec<f64>> {
 }
 
 fn dist(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
 }
 
 fn check_pairs(label: &str, ours: &HashMap<String, Vec<f64>>) {
@@ -203,7 +242,11 @@ fn check_pairs(label: &str, ours: &HashMap<String, Vec<f64>>) {
             near += 1;
             continue;
         }
-        assert_eq!(d_ours <= 0.6, d_dlib <= 0.6, "{label}: {a} vs {b}: ours {d_ours:.4}, dlib {d_dlib:.4}");
+        assert_eq!(
+            d_ours <= 0.6,
+            d_dlib <= 0.6,
+            "{label}: {a} vs {b}: ours {d_ours:.4}, dlib {d_dlib:.4}"
+        );
         agree += 1;
     }
     println!(
@@ -215,7 +258,10 @@ fn check_pairs(label: &str, ours: &HashMap<String, Vec<f64>>) {
 
 #[test]
 fn reference_pair_decisions_equal_dlibs() {
-    check_pairs("reference", &largest_by_file(|a| ours_largest(&a.reference)));
+    check_pairs(
+        "reference",
+        &largest_by_file(|a| ours_largest(&a.reference)),
+    );
 }
 
 #[test]

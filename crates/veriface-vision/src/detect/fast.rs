@@ -33,7 +33,11 @@ pub const MIN_FACE_FLOOR: u32 = 40;
 /// The minimum face size actually used for an image.
 pub fn effective_min_face(min_face_size: u32, width: u32, height: u32) -> u32 {
     let auto = (AUTO_MIN_FACE_FRACTION * f64::from(width.min(height))).round() as u32;
-    let m = if min_face_size == 0 { auto } else { min_face_size };
+    let m = if min_face_size == 0 {
+        auto
+    } else {
+        min_face_size
+    };
     m.max(MIN_FACE_FLOOR)
 }
 

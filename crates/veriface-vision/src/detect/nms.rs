@@ -33,12 +33,12 @@ pub const OUTPUT_OFFSET: i64 = 14;
 pub fn candidates(
     scores: &Tensor,
     layout: &PyramidLayout,
-    window: (u32, u32),
+    window: (usize, usize),
     threshold: f32,
 ) -> Vec<Scored> {
     let mut out = Vec::new();
-    let half_w = (f64::from(window.0) - 1.0) / 2.0;
-    let half_h = (f64::from(window.1) - 1.0) / 2.0;
+    let half_w = (window.0 as f64 - 1.0) / 2.0;
+    let half_h = (window.1 as f64 - 1.0) / 2.0;
     for r in 0..scores.h {
         let row = &scores.data[r * scores.w..(r + 1) * scores.w];
         for (c, &s) in row.iter().enumerate() {

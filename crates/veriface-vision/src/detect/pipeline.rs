@@ -114,9 +114,9 @@ pub fn detect_on(net: &MmodNet, img: &RgbImage, threshold: f32) -> Vec<Scored> {
     if layout.levels.is_empty() {
         return Vec::new();
     }
-    let tensor = pyramid_tensor(img, net.input_means(), &layout);
+    let tensor = pyramid_tensor(img, net.means(), &layout);
     let scores = net.forward(&tensor);
     drop(tensor);
-    let cands = candidates(&scores, &layout, net.window(), threshold);
+    let cands = candidates(&scores, &layout, net.window_size(), threshold);
     suppress(cands, net.nms_iou_thresh(), COVERED_THRESH)
 }

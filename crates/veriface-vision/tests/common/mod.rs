@@ -77,14 +77,15 @@ pub fn golden_entries() -> Vec<Golden> {
 }
 
 /// Decodes an image file to RGB8 the way face_recognition's loader does
-/// (PIL `convert("RGB")`, no EXIF orientation), for parity tests. Like PIL,
-/// the format comes from the content, not the extension (`person03/img47.jpg`
-/// is a WebP file).
+/// (PIL `convert("RGB")`, no EXIF orientation), for parity tests: the
+/// engine's own decoder, whose JPEG pixels are bit-identical to
+/// libjpeg-turbo's (PIL's).
 pub fn load_rgb_no_exif(path: &std::path::Path) -> image::RgbImage {
-    image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(image::ImageError::IoError)
-        .and_then(|r| r.decode())
-        .unwrap_or_else(|e| panic!("decoding {}: {e}", path.display()))
-        .to_rgb8()
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    veriface_vision::decode::decode_no_orientation(
+        &bytes,
+        &veriface_vision::decode::DecodeLimits::default(),
+    )
+    .unwrap_or_else(|e| panic!("decoding {}: {e}", path.display()))
+    .image
 }
