@@ -29,7 +29,8 @@ use veriface_vision::geometry::Rect;
 struct Analysed {
     file: String,
     golden: serde_json::Value,
-    reference: Vec<Face>,
+    /// `None` where dlib has no CNN golden.
+    reference: Option<Vec<Face>>,
     fast: Vec<Face>,
 }
 
@@ -38,17 +39,14 @@ fn engine() -> &'static FaceEngine {
     E.get_or_init(|| FaceEngine::load(&common::models_dir()).expect("models load"))
 }
 
-/// Every golden image with a CNN golden, analysed once per test binary.
+/// Every golden image, analysed once per test binary.
 fn analysed() -> &'static [Analysed] {
     static A: OnceLock<Vec<Analysed>> = OnceLock::new();
     A.get_or_init(|| {
-        let entries: Vec<_> = common::golden_entries()
-            .into_iter()
-            .filter(|g| g.json["cnn"].get("raw").is_some())
-            .collect();
+        let entries = common::golden_entries();
         assert!(
-            entries.len() >= 60,
-            "expected the 63 CNN goldens, found {}",
+            entries.len() >= 65,
+            "expected 65 golden images, found {}",
             entries.len()
         );
         entries
@@ -61,8 +59,12 @@ fn analysed() -> &'static [Analysed] {
                     embed: true,
                     num_jitters: 1,
                 };
+                // dlib could not run its CNN on the two largest photos, so
+                // there is no reference box to compare with there.
+                let has_cnn = g.json["cnn"].get("raw").is_some();
                 Analysed {
-                    reference: e.analyze(&img, &opts(DetectOptions::reference())).unwrap(),
+                    reference: has_cnn
+                        .then(|| e.analyze(&img, &opts(DetectOptions::reference())).unwrap()),
                     fast: e.analyze(&img, &opts(DetectOptions::fast())).unwrap(),
                     file: g.file,
                     golden: g.json,
@@ -96,9 +98,12 @@ fn reference_detector_finds_dlibs_boxes() {
     let mut worst = (1.0f64, String::new());
     let mut faces = 0;
     for a in analysed() {
+        let Some(reference) = &a.reference else {
+            continue;
+        };
         let expected = golden_raw_rects(&a.golden);
-        assert_eq!(a.reference.len(), expected.len(), "{}: face count", a.file);
-        for f in &a.reference {
+        assert_eq!(reference.len(), expected.len(), "{}: face count", a.file);
+        for f in reference {
             let iou = best_iou(&f.face_box.raw_rect, &expected);
             faces += 1;
             if iou < worst.0 {
@@ -137,7 +142,10 @@ fn matched<'a>(a: &'a Analysed, ours: &'a [Face]) -> Vec<(&'a serde_json::Value,
 fn reference_landmarks_and_embeddings_match_dlib() {
     let (mut worst_px, mut worst_emb, mut n) = (0i64, 0f64, 0);
     for a in analysed() {
-        for (g, f) in matched(a, &a.reference) {
+        let Some(reference) = &a.reference else {
+            continue;
+        };
+        for (g, f) in matched(a, reference) {
             let lm: Vec<[i64; 2]> = serde_json::from_value(g["landmarks_5"].clone()).unwrap();
             for (p, q) in f.landmarks.iter().zip(&lm) {
                 let d = (p.x - q[0]).abs().max((p.y - q[1]).abs());
@@ -163,7 +171,7 @@ fn reference_landmarks_and_embeddings_match_dlib() {
 #[test]
 fn fast_detector_boxes_overlap_dlibs() {
     let (mut worst, mut sum, mut n) = (1.0f64, 0.0, 0);
-    for a in analysed() {
+    for a in analysed().iter().filter(|a| a.reference.is_some()) {
         let expected = golden_raw_rects(&a.golden);
         let ours: Vec<Rect> = a.fast.iter().map(|f| f.face_box.raw_rect).collect();
         assert_eq!(
@@ -226,18 +234,23 @@ fn dist(a: &[f64], b: &[f64]) -> f64 {
 fn check_pairs(label: &str, ours: &HashMap<String, Vec<f64>>) {
     let dlib = largest_by_file(dlib_largest);
     let pairs = std::fs::read_to_string(common::shared_dir().join("data/faces/pairs.csv")).unwrap();
-    let (mut n, mut agree, mut correct, mut near, mut max_dd) = (0, 0, 0, 0, 0f64);
+    let (mut n, mut agree, mut correct, mut near, mut no_golden, mut max_dd) =
+        (0, 0, 0, 0, 0, 0f64);
     for line in pairs.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let (a, b, same) = (f[0], f[1], f[2] == "1");
-        let (Some(da), Some(db)) = (dlib.get(a), dlib.get(b)) else {
-            panic!("pair {a},{b} has no dlib CNN golden");
-        };
-        let (oa, ob) = (&ours[a], &ours[b]);
-        let (d_dlib, d_ours) = (dist(da, db), dist(oa, ob));
-        max_dd = max_dd.max((d_dlib - d_ours).abs());
+        let d_ours = dist(&ours[a], &ours[b]);
         n += 1;
         correct += usize::from((d_ours <= 0.6) == same);
+        // dlib's CNN could not run on the two 12-14 Mpx photos (about 3.7 GB
+        // per megapixel, `dlib-models.md` 9.2): pairs with them have no dlib
+        // decision to agree with, but still count for accuracy.
+        let (Some(da), Some(db)) = (dlib.get(a), dlib.get(b)) else {
+            no_golden += 1;
+            continue;
+        };
+        let d_dlib = dist(da, db);
+        max_dd = max_dd.max((d_dlib - d_ours).abs());
         if (d_dlib - 0.6).abs() <= 0.005 {
             near += 1;
             continue;
@@ -250,8 +263,9 @@ fn check_pairs(label: &str, ours: &HashMap<String, Vec<f64>>) {
         agree += 1;
     }
     println!(
-        "{label}: {n} pairs, {agree} decided as dlib ({near} within 0.005 of the threshold skipped), \
-         accuracy vs labels {:.2}% , max |distance - dlib's| {max_dd:.2e}",
+        "{label}: {n} pairs, {agree} decided as dlib ({near} within 0.005 of the threshold, \
+         {no_golden} without a dlib CNN golden), accuracy vs labels {:.2}%, \
+         max |distance - dlib's| {max_dd:.2e}",
         100.0 * correct as f64 / n as f64
     );
 }
@@ -260,7 +274,7 @@ fn check_pairs(label: &str, ours: &HashMap<String, Vec<f64>>) {
 fn reference_pair_decisions_equal_dlibs() {
     check_pairs(
         "reference",
-        &largest_by_file(|a| ours_largest(&a.reference)),
+        &largest_by_file(|a| ours_largest(a.reference.as_deref().unwrap_or(&a.fast))),
     );
 }
 
