@@ -43,7 +43,13 @@ pub fn level_sizes(rows: usize, cols: usize) -> Vec<(usize, usize)> {
 impl PyramidLayout {
     /// The layout dlib builds for an input of `rows x cols` pixels.
     pub fn new(rows: usize, cols: usize) -> Self {
-        let sizes = level_sizes(rows, cols);
+        Self::from_sizes(&level_sizes(rows, cols))
+    }
+
+    /// dlib's layout algorithm applied to a given list of level sizes
+    /// `(rows, cols)`, largest first (the fast detector starts the pyramid
+    /// part-way down).
+    pub fn from_sizes(sizes: &[(usize, usize)]) -> Self {
         let pad = PYRAMID_PADDING;
         let outer = PYRAMID_OUTER_PADDING;
         if sizes.is_empty() {
@@ -60,7 +66,7 @@ impl PyramidLayout {
         // on the right-hand side, going back up.
         let mut height = 0i64;
         let mut prev_width = 0i64;
-        for &(h, w) in &sizes {
+        for &(h, w) in sizes {
             let (h, w) = (h as i64, w as i64);
             if w <= w0 - prev_width - pad && (height - h0) * 2 >= total_height - h0 {
                 break;
@@ -99,6 +105,31 @@ impl PyramidLayout {
         }
     }
 
+    /// Moves each tile right and down by 0 to 7 pixels so that its origin
+    /// has the same remainder modulo the network's output stride (8) as the
+    /// matching tile of `reference`, starting at reference level `offset`.
+    /// Score-map cells then sit on exactly the window positions the
+    /// reference pyramid scores. Tiles are at least 10 pixels apart, so
+    /// shifts of under 8 never make two overlap.
+    pub fn align_phases(&mut self, reference: &PyramidLayout, offset: usize) {
+        const STRIDE: i64 = 8;
+        for (j, tile) in self.levels.iter_mut().enumerate() {
+            let Some(r) = reference.levels.get(offset + j) else {
+                break;
+            };
+            let dx = (r.left - tile.left).rem_euclid(STRIDE);
+            let dy = (r.top - tile.top).rem_euclid(STRIDE);
+            *tile = Rect::new(
+                tile.left + dx,
+                tile.top + dy,
+                tile.right + dx,
+                tile.bottom + dy,
+            );
+        }
+        self.rows += STRIDE as usize;
+        self.cols += STRIDE as usize;
+    }
+
     /// The level whose tile contains `(x, y)`, else the nearest tile (by
     /// Euclidean distance to the rectangle; the first one on ties), as
     /// dlib's `tensor_space_to_image_space` does.
@@ -135,6 +166,23 @@ mod tests {
     fn empty_input_has_no_levels() {
         assert!(PyramidLayout::new(0, 0).levels.is_empty());
         assert!(PyramidLayout::new(4, 100).levels.is_empty());
+    }
+
+    #[test]
+    fn aligned_tiles_keep_reference_phases_and_never_overlap() {
+        let reference = PyramidLayout::new(1601, 2402);
+        let sizes = level_sizes(1601, 2402);
+        let mut l = PyramidLayout::from_sizes(&sizes[5..]);
+        l.align_phases(&reference, 5);
+        for (j, a) in l.levels.iter().enumerate() {
+            let r = reference.levels[5 + j];
+            assert_eq!((a.left - r.left).rem_euclid(8), 0);
+            assert_eq!((a.top - r.top).rem_euclid(8), 0);
+            assert!(a.right < l.cols as i64 && a.bottom < l.rows as i64);
+            for b in &l.levels[j + 1..] {
+                assert!(a.intersect(b).is_empty());
+            }
+        }
     }
 
     #[test]

@@ -28,13 +28,15 @@ pub const OUTPUT_OFFSET: i64 = 14;
 /// pyramid's level 0 (the network's input image).
 ///
 /// `window` is the detector window `(width, height)` (80x80 for dlib's face
-/// model). `row_offset` is the tensor row of the score map's first row, for
-/// callers that score a horizontal strip of the tensor.
+/// model). `level_offset` is the pyramid level of `layout`'s first tile: 0
+/// for dlib's full pyramid, more when the pyramid starts part-way down (the
+/// fast detector); boxes are scaled up as from that level.
 pub fn candidates(
     scores: &Tensor,
     layout: &PyramidLayout,
     window: (usize, usize),
     threshold: f32,
+    level_offset: usize,
 ) -> Vec<Scored> {
     let mut out = Vec::new();
     let half_w = (window.0 as f64 - 1.0) / 2.0;
@@ -47,10 +49,11 @@ pub fn candidates(
             }
             let px = c as i64 * OUTPUT_STRIDE + OUTPUT_OFFSET;
             let py = r as i64 * OUTPUT_STRIDE + OUTPUT_OFFSET;
-            let Some(level) = layout.level_of(px, py) else {
+            let Some(tile_index) = layout.level_of(px, py) else {
                 continue;
             };
-            let tile = layout.levels[level];
+            let tile = layout.levels[tile_index];
+            let level = tile_index + level_offset;
             // The window in tensor space, relative to its tile, then scaled up
             // `level` times by pyramid_down<6>'s point_up (x * 6/5 + 0.3).
             let mut l = px as f64 - half_w - tile.left as f64;
@@ -167,7 +170,7 @@ mod tests {
         let mut scores = Tensor::zeros(1, 464, 82);
         scores.data.iter_mut().for_each(|v| *v = -1.0);
         scores.data[314 * 82 + 73] = 1.085;
-        let c = candidates(&scores, &layout, (80, 80), 0.0);
+        let c = candidates(&scores, &layout, (80, 80), 0.0, 0);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].level, 8);
         assert_eq!(c[0].rect, Rect::new(166, 269, 506, 609));

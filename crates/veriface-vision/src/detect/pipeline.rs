@@ -32,51 +32,65 @@ pub struct RawDetection {
 /// (the mean colour).
 pub fn pyramid_tensor(img: &RgbImage, means: [f32; 3], layout: &PyramidLayout) -> Tensor {
     let mut t = Tensor::zeros(3, layout.rows, layout.cols);
-    let cols = layout.cols;
     let Some(&l0) = layout.levels.first() else {
         return t;
     };
+    let cols = layout.cols;
     let (w0, h0) = (img.width() as usize, img.height() as usize);
-    let plane_len = layout.rows * cols;
     let raw = img.as_raw();
-    t.data
-        .par_chunks_mut(plane_len)
-        .enumerate()
-        .for_each(|(ch, plane)| {
-            let mean = means[ch];
-            for y in 0..h0 {
-                let dst = &mut plane[(l0.top as usize + y) * cols + l0.left as usize..][..w0];
-                let src = &raw[y * w0 * 3..(y + 1) * w0 * 3];
-                for (d, px) in dst.iter_mut().zip(src.chunks_exact(3)) {
-                    // v - mean in f32, then an exact division by 256.
-                    *d = (f32::from(px[ch]) - mean) / 256.0;
-                }
+    for_each_plane(&mut t, |ch, plane| {
+        let mean = means[ch];
+        for y in 0..h0 {
+            let dst = &mut plane[(l0.top as usize + y) * cols + l0.left as usize..][..w0];
+            let src = &raw[y * w0 * 3..(y + 1) * w0 * 3];
+            for (d, px) in dst.iter_mut().zip(src.chunks_exact(3)) {
+                // v - mean in f32, then an exact division by 256.
+                *d = (f32::from(px[ch]) - mean) / 256.0;
             }
-            let mut scratch = Vec::new();
-            for pair in layout.levels.windows(2) {
-                let (src, dst) = (pair[0], pair[1]);
-                let (sw, sh) = (src.width() as usize, src.height() as usize);
-                // Tiles never overlap, but they share one plane: copy the
-                // source tile out so the borrow checker sees two buffers.
-                scratch.clear();
-                for y in 0..sh {
-                    let off = (src.top as usize + y) * cols + src.left as usize;
-                    scratch.extend_from_slice(&plane[off..off + sw]);
-                }
-                let off = dst.top as usize * cols + dst.left as usize;
-                resize_plane_f32_strided(
-                    &scratch,
-                    sw,
-                    sw,
-                    sh,
-                    &mut plane[off..],
-                    cols,
-                    dst.width() as usize,
-                    dst.height() as usize,
-                );
-            }
-        });
+        }
+    });
+    fill_smaller_levels(&mut t, layout);
     t
+}
+
+/// Runs `f(channel, plane)` on the three planes in parallel.
+pub(crate) fn for_each_plane(t: &mut Tensor, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let plane_len = t.h * t.w;
+    t.data
+        .par_chunks_mut(plane_len.max(1))
+        .enumerate()
+        .for_each(|(ch, plane)| f(ch, plane));
+}
+
+/// Fills tiles 1.. of `layout`, each a bilinear resize (dlib's f32 path) of
+/// the previous tile's values, given tile 0.
+pub(crate) fn fill_smaller_levels(t: &mut Tensor, layout: &PyramidLayout) {
+    let cols = layout.cols;
+    for_each_plane(t, |_, plane| {
+        let mut scratch = Vec::new();
+        for pair in layout.levels.windows(2) {
+            let (src, dst) = (pair[0], pair[1]);
+            let (sw, sh) = (src.width() as usize, src.height() as usize);
+            // Tiles never overlap, but they share one plane: copy the
+            // source tile out so the borrow checker sees two buffers.
+            scratch.clear();
+            for y in 0..sh {
+                let off = (src.top as usize + y) * cols + src.left as usize;
+                scratch.extend_from_slice(&plane[off..off + sw]);
+            }
+            let off = dst.top as usize * cols + dst.left as usize;
+            resize_plane_f32_strided(
+                &scratch,
+                sw,
+                sw,
+                sh,
+                &mut plane[off..],
+                cols,
+                dst.width() as usize,
+                dst.height() as usize,
+            );
+        }
+    });
 }
 
 /// dlib's `cnn_face_detection_model_v1(img, upsample)`: `upsample` rounds of
@@ -117,6 +131,6 @@ pub fn detect_on(net: &MmodNet, img: &RgbImage, threshold: f32) -> Vec<Scored> {
     let tensor = pyramid_tensor(img, net.means(), &layout);
     let scores = net.forward(&tensor);
     drop(tensor);
-    let cands = candidates(&scores, &layout, net.window_size(), threshold);
+    let cands = candidates(&scores, &layout, net.window_size(), threshold, 0);
     suppress(cands, net.nms_iou_thresh(), COVERED_THRESH)
 }
