@@ -118,7 +118,10 @@ impl DetectArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     if let Some(n) = cli.threads {
         // Only fails if a pool was already built, which cannot happen here.
         let _ = rayon::ThreadPoolBuilder::new()
@@ -138,6 +141,30 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Bad arguments get the same error contract as every other failure (exit
+/// 2, one JSON error on stderr) so that scripts need only one parser;
+/// `--help` and `--version` keep clap's own output and exit 0.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let message = match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "a subcommand is required (detect, embed, compare, models); see --help".to_string()
+        }
+        _ => {
+            let rendered = e.to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            first.trim_start_matches("error: ").to_string()
+        }
+    };
+    let body = json!({"error": {"code": "invalid_arguments", "message": message}});
+    let _ = writeln!(std::io::stderr().lock(), "{body}");
+    ExitCode::from(2)
 }
 
 fn load_engine(dir: &Option<PathBuf>) -> Result<FaceEngine, CliError> {
@@ -299,6 +326,12 @@ fn per_image(
     })
 }
 
+/// The f64 whose shortest decimal form is the f32's, so that `0.6` prints as
+/// `0.6` and not as the f32's exact value `0.6000000238418579`.
+fn shortest_f64(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
+}
+
 fn largest(faces: &[Face]) -> Option<&Face> {
     faces.iter().max_by_key(|f| f.face_box.rect.area())
 }
@@ -350,7 +383,7 @@ fn compare(
         "match": c.is_match,
         "distance": c.distance,
         "similarity": c.similarity,
-        "threshold": c.threshold,
+        "threshold": shortest_f64(c.threshold),
         "detector": match detect.mode { DetectorMode::Reference => "reference", DetectorMode::Fast => "fast" },
         "a": side(a, &ra, &fa, na),
         "b": side(b, &rb, &fb, nb),

@@ -6,6 +6,7 @@
 //! Run: `cargo bench -p veriface-vision --bench engine`.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

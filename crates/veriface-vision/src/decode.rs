@@ -184,7 +184,7 @@ fn decode_with(
     // Broken metadata is not a reason to refuse a photo whose pixels are
     // fine: an unreadable EXIF block counts as "no orientation".
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut dynamic = match jpeg_exact(format, bytes, limits) {
+    let mut dynamic = match jpeg_exact(format, bytes, limits)? {
         Some(rgb) => DynamicImage::ImageRgb8(rgb),
         None => DynamicImage::from_decoder(decoder).map_err(fail)?,
     };
@@ -220,17 +220,37 @@ fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<()
 /// face_recognition use): other decoders round differently by a level or
 /// two, which is enough to move dlib's landmarks by several pixels.
 ///
-/// Returns `None` for anything it does not decode (not a JPEG, a feature it
-/// does not support such as arithmetic coding or CMYK, or damage it does not
-/// tolerate), so the caller falls back to the `image` crate and a photo that
-/// any decoder can read is never refused.
-fn jpeg_exact(format: ImageFormat, bytes: &[u8], limits: &DecodeLimits) -> Option<image::RgbImage> {
+/// Returns `None` for anything else it does not decode (not a JPEG, a
+/// feature it does not support such as arithmetic coding or CMYK, or damage
+/// it does not tolerate), so the caller falls back to the `image` crate and a
+/// photo that any decoder can read is never refused.
+///
+/// # Errors
+///
+/// [`ImageError::Truncated`] when the entropy-coded data ends mid-scan. The
+/// fallback decoder would accept such a file (a progressive JPEG cut in half
+/// decodes to a blurred or half-grey picture), but PIL, and so the reference
+/// pipeline, refuses it, and a client should be told to upload again.
+fn jpeg_exact(
+    format: ImageFormat,
+    bytes: &[u8],
+    limits: &DecodeLimits,
+) -> Result<Option<image::RgbImage>, ImageError> {
     if format != ImageFormat::Jpeg {
-        return None;
+        return Ok(None);
     }
     let jpeg_limits = veriface_jpeg::Limits {
         max_pixels: limits.max_pixels,
     };
-    let out = veriface_jpeg::decode_rgb(bytes, &jpeg_limits).ok()?;
-    image::RgbImage::from_raw(out.width, out.height, out.pixels)
+    match veriface_jpeg::decode_rgb(bytes, &jpeg_limits) {
+        Ok(out) => Ok(image::RgbImage::from_raw(out.width, out.height, out.pixels)),
+        Err(e @ veriface_jpeg::JpegError::Truncated) => Err(ImageError::Truncated {
+            format,
+            source: image::ImageError::Decoding(image::error::DecodingError::new(
+                image::ImageFormat::Jpeg.into(),
+                e,
+            )),
+        }),
+        Err(_) => Ok(None),
+    }
 }

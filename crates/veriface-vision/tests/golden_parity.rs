@@ -17,6 +17,8 @@
 //! The fast default detector must keep IoU >= 0.9 and the same pair
 //! decisions. Worst figures are printed (`cargo test -- --nocapture`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;
