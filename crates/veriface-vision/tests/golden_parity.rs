@@ -16,6 +16,7 @@
 //! CNN boxes, landmarks within 1 px, every descriptor component within 1e-3.
 //! The fast default detector must keep IoU >= 0.9 and the same pair
 //! decisions. Worst figures are printed (`cargo test -- --nocapture`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
