@@ -6,7 +6,6 @@
 //! Run: `cargo bench -p veriface-vision --bench engine`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness: failing loudly is the point
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

@@ -18,8 +18,6 @@
 //! decisions. Worst figures are printed (`cargo test -- --nocapture`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod common;
 
 use std::collections::HashMap;
