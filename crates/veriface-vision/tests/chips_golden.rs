@@ -7,15 +7,13 @@
 //! the sha256 of the chip's raw RGB bytes (the PNG sits beside the JSON).
 //!
 //! The chips are computed from the golden landmarks, so the geometry is
-//! decoder-independent; the pixels are bit-identical on libjpeg-turbo decodes
-//! and differ by a few levels on the `image` crate's (see
-//! `reference_decode/mod.rs`).
+//! decoder-independent; the pixels are bit-identical because the engine's
+//! JPEG decoder reproduces libjpeg-turbo (PIL) exactly.
 
 // Test helpers outside #[test] functions unwrap too.
 #![allow(clippy::unwrap_used)]
 
 mod common;
-mod reference_decode;
 
 use std::time::Instant;
 
@@ -114,18 +112,9 @@ fn run(load: impl Fn(&common::Golden) -> image::RgbImage) -> (usize, usize, u8) 
 
 #[test]
 fn chips_match_dlib_on_every_golden_face() {
-    let (faces, _, worst) = run(|g| common::load_rgb_no_exif(&g.image_path));
-    assert_eq!(faces, 137);
-    // zune-jpeg is not libjpeg-turbo (see the header); the extraction
-    // itself is exact on libjpeg decodes (the ignored test below).
-    assert!(worst <= 16, "worst pixel difference {worst}");
-}
-
-#[test]
-#[ignore = "needs libjpeg-turbo decodes in $VERIFACE_LIBJPEG_DIR (tests/reference_decode/mod.rs)"]
-fn chips_are_bit_identical_on_libjpeg_decodes() {
-    let (faces, identical, _) = run(reference_decode::load_reference);
-    assert_eq!((faces, identical), (137, 137));
+    let (faces, identical, worst) = run(|g| common::load_rgb_no_exif(&g.image_path));
+    // Same pixels as dlib (libjpeg-exact decode), so bit-identical chips.
+    assert_eq!((faces, identical, worst), (137, 137, 0));
 }
 
 #[test]

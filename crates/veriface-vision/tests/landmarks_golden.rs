@@ -5,15 +5,14 @@
 //! `face_recognition.face_landmarks(img, [css], model="small")`, i.e. dlib's
 //! `shape_predictor` on the dlib rectangle stored as `rect`.
 //!
-//! On libjpeg-turbo decodes (the pixels dlib saw) the predictor is exact on
-//! every face (137/137); on the `image` crate's decodes most faces move by a
-//! few pixels because the decoders differ (see `reference_decode/mod.rs`).
+//! Images are decoded by the engine's JPEG decoder, which is bit-identical
+//! to libjpeg-turbo (the pixels PIL gave dlib), so every point must be exact.
+//! (With zune-jpeg's decodes only 21/137 faces were exact, worst 7 px.)
 
 // Test helpers outside #[test] functions unwrap too.
 #![allow(clippy::unwrap_used)]
 
 mod common;
-mod reference_decode;
 
 use std::time::{Duration, Instant};
 
@@ -88,20 +87,9 @@ fn run(load: impl Fn(&common::Golden) -> image::RgbImage) -> (usize, usize, i64)
 #[test]
 fn landmarks_match_dlib_on_every_golden_face() {
     let (faces, exact, worst) = run(|g| common::load_rgb_no_exif(&g.image_path));
-    assert_eq!(faces, 137);
-    // zune-jpeg's pixels are not libjpeg-turbo's (see the header): measured
-    // 21/137 exact, worst 7 px. The predictor itself is exact on libjpeg
-    // decodes (the ignored test below), so this bound only catches gross
-    // regressions until the decoder matches libjpeg-turbo.
-    assert!(worst <= 8, "worst {worst} px");
-    assert!(exact >= 15, "{exact}/137 exact");
-}
-
-#[test]
-#[ignore = "needs libjpeg-turbo decodes in $VERIFACE_LIBJPEG_DIR (tests/reference_decode/mod.rs)"]
-fn landmarks_are_bit_exact_on_libjpeg_decodes() {
-    let (faces, exact, _) = run(reference_decode::load_reference);
-    assert_eq!((faces, exact), (137, 137));
+    // The engine decodes JPEG exactly as libjpeg-turbo (PIL) does, so the
+    // predictor sees dlib's pixels and must give dlib's points exactly.
+    assert_eq!((faces, exact, worst), (137, 137, 0));
 }
 
 #[test]
@@ -125,8 +113,7 @@ fn stage_trace_matches_for_angelina_img5() {
         .map(|(a, b)| (a.x - b.x).abs().max((a.y - b.y).abs()))
         .max()
         .unwrap();
-    // Exact on the libjpeg-turbo decode; zune-jpeg moves two points by 1 px.
-    assert!(worst <= 1, "got {got:?}, want {want:?}");
+    assert_eq!(worst, 0, "got {got:?}, want {want:?}");
 }
 
 #[test]

@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-mod reference_decode;
 
 use std::time::Instant;
 
@@ -14,20 +13,16 @@ use sha2::{Digest, Sha256};
 use veriface_vision::imgproc::pyramid_up;
 
 #[test]
-#[ignore = "needs libjpeg-turbo decodes in $VERIFACE_LIBJPEG_DIR (tests/reference_decode/mod.rs)"]
-fn pyramid_up_matches_the_mmod_trace_on_libjpeg_decode() {
+fn pyramid_up_matches_the_mmod_trace() {
     let trace: serde_json::Value = serde_json::from_slice(
         &std::fs::read(common::shared_dir().join("data/golden/traces/mmod_angelina_img5.json"))
             .unwrap(),
     )
     .unwrap();
     // The trace hashes the raw RGB bytes (rows of R, G, B) of the upsampled
-    // libjpeg-turbo decode.
+    // libjpeg-turbo decode, which the engine's decoder reproduces.
     let file = trace["file"].as_str().unwrap();
-    let ppm = reference_decode::libjpeg_dir()
-        .join(file)
-        .with_extension("ppm");
-    let img = reference_decode::read_ppm(&std::fs::read(ppm).unwrap());
+    let img = common::load_rgb_no_exif(&common::shared_dir().join("data/faces").join(file));
     let t = Instant::now();
     let up = pyramid_up(&img);
     let dt = t.elapsed();
