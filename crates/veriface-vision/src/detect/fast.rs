@@ -20,13 +20,13 @@ use image::RgbImage;
 use rayon::prelude::*;
 
 use crate::geometry::Rect;
-use crate::imgproc::pyramid::pyramid_up;
+use crate::imgproc::pyramid::{pyramid_up, rect_down};
 use crate::imgproc::resize::resize_plane_f32;
 use crate::models::mmod_net::MmodNet;
 use crate::nn::tensor::Tensor;
 
 use super::layout::PyramidLayout;
-use super::nms::{candidates, rect_down, suppress, OUTPUT_STRIDE};
+use super::nms::{candidates, suppress, OUTPUT_STRIDE};
 use super::pipeline::{detect_reference, RawDetection};
 
 /// `min_face_size` value that means "choose from the image size".
@@ -117,7 +117,7 @@ pub fn detect_fast(
     suppress(cands, net.nms_iou_thresh(), 1.0)
         .into_iter()
         .map(|d| RawDetection {
-            rect: rect_down(&d.rect),
+            rect: rect_down(d.rect),
             score: d.score,
         })
         .collect()

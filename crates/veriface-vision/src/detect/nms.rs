@@ -108,16 +108,6 @@ pub fn suppress(mut cands: Vec<Scored>, iou_thresh: f64, covered_thresh: f64) ->
     kept
 }
 
-/// Undoes one `pyramid_up`: `p -> p/2 - (1.25, 0.75)` on each corner, lround.
-pub fn rect_down(r: &Rect) -> Rect {
-    Rect::new(
-        lround(r.left as f64 / 2.0 - 1.25),
-        lround(r.top as f64 / 2.0 - 0.75),
-        lround(r.right as f64 / 2.0 - 1.25),
-        lround(r.bottom as f64 / 2.0 - 0.75),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,7 +147,7 @@ mod tests {
     fn rect_down_matches_trace() {
         // mmod_angelina_img5 trace: upsampled [166, 269, 506, 609] -> [82, 134, 252, 304].
         assert_eq!(
-            rect_down(&Rect::new(166, 269, 506, 609)),
+            crate::imgproc::pyramid::rect_down(Rect::new(166, 269, 506, 609)),
             Rect::new(82, 134, 252, 304)
         );
     }

@@ -4,13 +4,13 @@ use image::RgbImage;
 use rayon::prelude::*;
 
 use crate::geometry::Rect;
-use crate::imgproc::pyramid::pyramid_up;
+use crate::imgproc::pyramid::{pyramid_up, rect_down};
 use crate::imgproc::resize::resize_plane_f32_strided;
 use crate::models::mmod_net::MmodNet;
 use crate::nn::tensor::Tensor;
 
 use super::layout::PyramidLayout;
-use super::nms::{candidates, rect_down, suppress, Scored};
+use super::nms::{candidates, suppress, Scored};
 
 /// dlib's NMS coverage threshold (`percent_covered_thresh`) in the model file.
 /// With 1.0 the coverage tests never fire.
@@ -110,7 +110,7 @@ pub fn detect_reference(
     let mut found = detect_on(net, work, threshold);
     for d in &mut found {
         for _ in 0..upsample {
-            d.rect = rect_down(&d.rect);
+            d.rect = rect_down(d.rect);
         }
     }
     found
