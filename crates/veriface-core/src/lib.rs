@@ -1,0 +1,11 @@
+//! veriface's domain: use-cases (compare, enrol, verify) and the ports
+//! (traits) that storage, HTTP and the worker plug into.
+//!
+//! Dependencies point inward: this crate knows the face engine
+//! ([`veriface_vision`]) but nothing of HTTP, SQL, Kafka or object stores.
+//! Adapters implement the traits in [`ports`]; the binaries wire them.
+
+pub mod error;
+pub mod ports;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,1 @@
+//! veriface's server wiring: configuration, telemetry, application start-up and graceful shutdown.

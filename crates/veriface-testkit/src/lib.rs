@@ -1,0 +1,1 @@
+//! Test helpers shared by veriface's test suites: fixtures, golden data, real servers started on loopback.

@@ -1,0 +1,1 @@
+//! veriface's asynchronous verifier: Kafka consumer and the embedded durable queue worker.
