@@ -187,11 +187,21 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             } else {
                 output::print_json(&json!({"models_dir": dir, "ok": ok, "files": st}))?;
             }
+            // The same codes the loaders give (`detect`, `embed`, ...), so a
+            // script sees one vocabulary: missing first, since a partial
+            // install is the common case and reinstalling fixes both.
+            let code = if st.iter().any(|s| s.status == "missing") {
+                "models_missing"
+            } else if st.iter().any(|s| s.status == "checksum_mismatch") {
+                "model_checksum_mismatch"
+            } else {
+                "io_error"
+            };
             if ok {
                 Ok(ExitCode::SUCCESS)
             } else {
                 Err(CliError::new(
-                    "models_missing",
+                    code,
                     format!(
                         "model files in {} are missing or corrupt; run scripts/install-models.sh",
                         dir.display()

@@ -422,6 +422,44 @@ fn models_check() {
         ],
     );
     assert_error(&out, "models_missing");
+
+    // A corrupt file: `models check` and the loaders agree on the code.
+    let corrupt = tmp.path("corrupt-models");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    for f in std::fs::read_dir(models_dir()).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "dat") {
+            std::fs::copy(&f, corrupt.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let victim = corrupt.join("shape_predictor_5_face_landmarks.dat");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&victim, bytes).unwrap();
+    let out = veriface(&tmp, &[&"--models-dir", &corrupt, &"models", &"check"]);
+    assert_eq!(code(&out), 2);
+    let report = stdout_json(&out);
+    let statuses: Vec<_> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["ok", "ok", "checksum_mismatch"], "{report}");
+    assert_eq!(
+        stderr_errors(&out)[0]["error"]["code"],
+        "model_checksum_mismatch"
+    );
+    let out = veriface(
+        &tmp,
+        &[
+            &"--models-dir",
+            &corrupt,
+            &"detect",
+            &photo("person02/img12.jpg"),
+        ],
+    );
+    assert_error(&out, "model_checksum_mismatch");
 }
 
 #[test]
