@@ -14,7 +14,7 @@ port="${PORT:-5000}"
 path="${1:-/healthz}"
 
 # A refused or unreachable port fails here, at once.
-exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || exit 1
+{ exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || exit 1
 printf 'GET %s HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$path" >&3 || exit 1
 # The status line: "HTTP/1.1 200 OK". A server that accepts but never answers
 # fails after 4 s, inside the HEALTHCHECK's 5 s timeout.
