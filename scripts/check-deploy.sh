@@ -131,6 +131,14 @@ reject "the chart refuses several API replicas without a shared database" \
   "$helm" template veriface deploy/helm/veriface --set api.replicaCount=3
 reject "the chart refuses the worker without Kafka brokers" \
   "$helm" template veriface deploy/helm/veriface --set worker.enabled=true
+neg="$work/misnamed"
+mkdir -p "$neg/docs" "$neg/deploy"
+cp -r Dockerfile docker-compose.yml "$neg/"
+cp -r deploy/k8s "$neg/deploy/"
+cp docs/configuration.md "$neg/docs/"
+sed -i 's/^  KAFKA_TOPIC:/  KAFKA_TOPICS:/' "$neg/deploy/k8s/configmap.yaml"
+reject "the consistency checks reject a variable misnamed in one artefact" \
+  env VERIFACE_DEPLOY_ROOT="$neg" python deploy/checks/consistency.py
 # shellcheck disable=SC2016 # the $ is meant literally: it is the bad script's text
 printf '#!/bin/bash\necho $undefined_and_unquoted\n' >"$work/bad.sh"
 reject "shellcheck rejects an unquoted expansion" shellcheck "$work/bad.sh"

@@ -13,13 +13,16 @@ image relies on (non-root, read-only root file system, resources set).
 Exits 1 listing every failure; prints one line per check that held.
 """
 
+import os
 import re
 import sys
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+# VERIFACE_DEPLOY_ROOT points the checks at a copy (check-deploy.sh's negative
+# control mutates one to prove they fail).
+ROOT = Path(os.environ.get("VERIFACE_DEPLOY_ROOT") or Path(__file__).resolve().parents[2])
 K8S = ROOT / "deploy" / "k8s"
 
 failures: list[str] = []
