@@ -169,7 +169,9 @@ chmod 0755 "$img"
 trap 'rm -rf "$img"' EXIT
 # Each image path under $img, as the runtime stage's COPY and RUN lines make them.
 install -D -m 0755 "$out/veriface" "$img/usr/local/bin/veriface"
-install -D -m 0755 deploy/docker/healthcheck.sh "$img/usr/local/bin/veriface-healthcheck"
+# From the context copy: COPY fails in Docker when .dockerignore drops a file.
+[ -f "$src/deploy/docker/healthcheck.sh" ] || die "deploy/docker/healthcheck.sh is not in the build context"
+install -D -m 0755 "$src/deploy/docker/healthcheck.sh" "$img/usr/local/bin/veriface-healthcheck"
 mkdir -p "$img/opt/veriface" "$img/var/lib/veriface" "$img/srv/veriface/images"
 cp -a "$out/models" "$img/opt/veriface/models"
 chmod -R a+rX "$img/opt" "$img/usr"
