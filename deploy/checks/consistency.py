@@ -173,6 +173,9 @@ def check_objects(objs: list[dict], where: str, external_secret: bool, external_
             ports = {p["name"] for p in c.get("ports", [])}
             if component(d) == "api":
                 check(c.get("args") == ["serve"], f"{where} {dn}: runs `veriface serve`")
+                port = [p["containerPort"] for p in c.get("ports", []) if p["name"] == "http"]
+                env_port = [(o.get("data") or {}).get("PORT") for o in by_kind.get("ConfigMap", [])]
+                check(bool(port) and [str(port[0])] == env_port, f"{where} {dn}: container port is the ConfigMap's PORT", f"{port} vs {env_port}")
                 ready = c.get("readinessProbe", {}).get("httpGet", {})
                 live = c.get("livenessProbe", {}).get("httpGet", {})
                 check(ready.get("path") == "/readyz" and ready.get("port") in ports, f"{where} {dn}: readiness probe on /readyz")
