@@ -11,6 +11,7 @@
 mod common;
 
 use veriface_document::date::Date;
+use veriface_document::mrz::check_digit;
 use veriface_document::mrz::{
     parse, parse_with, CheckField, MrzError, MrzFormat, ParseOptions, Sex,
 };
@@ -188,7 +189,7 @@ const EXPECTED: &[Row] = &[
         "2011-01-01",
         M,
         "2012-07-04",
-        "6110101111",
+        "110101111",
     ),
     (
         "passporteye__100_pass-cze2.jpg",
@@ -286,7 +287,7 @@ const EXPECTED: &[Row] = &[
         "1960-02-08",
         F,
         "2005-05-01",
-        "",
+        "<<<<<<<0",
     ),
     (
         "passporteye__100_visa-usa.jpg",
@@ -521,14 +522,17 @@ fn corrupting_any_checked_character_of_any_specimen_makes_it_invalid() {
         };
         for (li, col) in checked {
             let original = lines[li].as_bytes()[col];
-            // A digit changes to another digit, anything else to a letter that
-            // differs in value mod 10 as well, so no check can absorb it.
+            // A digit changes to another digit, anything else to a letter; the
+            // values differ by a non-multiple of 10, the only changes the 7-3-1
+            // weights are guaranteed to notice.
+            let value = |c: u8| check_digit::char_value(c).unwrap();
             let replacement = if original.is_ascii_digit() {
                 b'0' + (original - b'0' + 3) % 10
-            } else if original == b'X' {
-                b'A'
             } else {
-                b'X'
+                *b"XYZ"
+                    .iter()
+                    .find(|&&r| value(r).abs_diff(value(original)) % 10 != 0)
+                    .unwrap()
             };
             let mut bad = lines.clone();
             let mut bytes = bad[li].clone().into_bytes();
@@ -580,7 +584,7 @@ fn malformed_text_is_rejected_with_a_stable_code() {
         e,
         MrzError::InvalidCharacter {
             line: 0,
-            column: 12,
+            column: 11,
             found: 'Ö'
         }
     );
@@ -608,7 +612,7 @@ fn ocr_confusions_are_corrected_only_where_the_charset_allows_and_reported() {
         .collect();
     assert_eq!(
         changed,
-        vec![(0, 7, '1', 'I'), (1, 15, 'O', '0'), (1, 16, 'I', '1')]
+        vec![(0, 7, '1', 'I'), (1, 15, 'O', '0'), (1, 17, 'I', '1')]
     );
 }
 

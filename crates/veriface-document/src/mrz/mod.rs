@@ -229,6 +229,9 @@ pub enum CorrectionReason {
     /// The field admits both readings and exactly one satisfies its check
     /// digit.
     CheckDigit,
+    /// A letter in the filler run after a name's end (after `<<<`); OCR
+    /// reads some chevrons as `K`.
+    Filler,
 }
 
 /// One changed character.

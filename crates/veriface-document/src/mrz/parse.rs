@@ -88,6 +88,7 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<Mrz, MrzError> {
     let mut corrections = Vec::new();
     if options.correct_ocr_confusions {
         correct_charset(&mut lines, &layout.classes(format), &mut corrections);
+        clear_name_tail(&mut lines[layout.name.line], layout.name, &mut corrections);
     }
     let mut checks = compute_checks(&lines, &layout);
     if options.correct_ocr_confusions && checks.iter().any(|c| !c.valid) {
@@ -139,6 +140,32 @@ fn correct_charset(lines: &mut [Vec<u8>], classes: &[Vec<Class>], out: &mut Vec<
                 out.push(correction(li, col, *c, to, CorrectionReason::Charset));
                 *c = to;
             }
+        }
+    }
+}
+
+/// Names never hold three fillers in a row, so everything after the first
+/// `<<<` is filler; OCR often reads part of a long filler run as `K` (the
+/// chevron's look-alike), including a lone `K` just before it.
+fn clear_name_tail(line: &mut [u8], name: Span, out: &mut Vec<Correction>) {
+    let field = &line[name.start..name.end];
+    let Some(run) = field.windows(3).position(|w| w == b"<<<") else {
+        return;
+    };
+    let mut from = name.start + run;
+    if run >= 2 && field[run - 1] == b'K' && field[run - 2] == b'<' {
+        from -= 1;
+    }
+    for col in from..name.end {
+        if line[col] != b'<' {
+            out.push(correction(
+                name.line,
+                col,
+                line[col],
+                b'<',
+                CorrectionReason::Filler,
+            ));
+            line[col] = b'<';
         }
     }
 }
@@ -285,6 +312,30 @@ fn repair_by_check_digits(
         if !failing(lines) {
             continue;
         }
+        // Whole-field reading first: OCR of OCR-B reads zeros as O or Q
+        // throughout a number, more than one substitution can undo.
+        let saved = lines.to_vec();
+        let mut bulk = Vec::new();
+        for s in &spans {
+            for col in s.start..s.end {
+                let c = lines[s.line][col];
+                if classes[s.line][col] == Class::AlphaNumeric && matches!(c, b'O' | b'Q') {
+                    bulk.push(correction(
+                        s.line,
+                        col,
+                        c,
+                        b'0',
+                        CorrectionReason::CheckDigit,
+                    ));
+                    lines[s.line][col] = b'0';
+                }
+            }
+        }
+        if !bulk.is_empty() && compute_checks(lines, l).iter().all(|c| c.valid) {
+            out.extend(bulk);
+            continue;
+        }
+        lines.clone_from_slice(&saved);
         let mut found = None;
         let mut count = 0;
         for s in &spans {

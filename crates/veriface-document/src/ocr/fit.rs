@@ -6,14 +6,16 @@
 use crate::date::Date;
 use crate::mrz::{parse_with, Mrz, MrzFormat, ParseOptions};
 
-/// Variants of `line` at length `len`: fillers added to or removed from
-/// its last run of two or more `<` (or its end), or characters trimmed from
-/// either end.
-fn resize(line: &str, len: usize) -> Vec<String> {
+/// Variants of `line` at length `len`, each with a cost (0 for the usual
+/// repair, more for less likely ones): fillers added to or removed from
+/// its last run of two or more `<`, fillers padded at its end, characters
+/// trimmed from either end, one character inserted or deleted anywhere.
+fn resize(line: &str, len: usize) -> Vec<(String, i32)> {
     let b = line.as_bytes();
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let mut out = Vec::new();
     if b.len() == len {
-        out.push(line.to_string());
+        out.push((line.to_string(), 0));
         return out;
     }
     // The last run of `<` of length >= 2.
@@ -38,21 +40,38 @@ fn resize(line: &str, len: usize) -> Vec<String> {
         let mut v = b[..at].to_vec();
         v.extend(std::iter::repeat_n(b'<', k));
         v.extend_from_slice(&b[at..]);
-        out.push(String::from_utf8_lossy(&v).into_owned());
+        out.push((text(&v), 0));
         let mut padded = b.to_vec();
         padded.extend(std::iter::repeat_n(b'<', k));
-        out.push(String::from_utf8_lossy(&padded).into_owned());
+        out.push((text(&padded), 1));
+        if k == 1 {
+            // The reader merged two glyphs, or lost one.
+            for at in 0..=b.len() {
+                let mut v = b[..at].to_vec();
+                v.push(b'<');
+                v.extend_from_slice(&b[at..]);
+                out.push((text(&v), 3));
+            }
+        }
     } else {
         let k = b.len() - len;
         if let Some((s, e)) = run {
             if e - s > k {
                 let mut v = b[..s].to_vec();
                 v.extend_from_slice(&b[s + k..]);
-                out.push(String::from_utf8_lossy(&v).into_owned());
+                out.push((text(&v), 0));
             }
         }
         for front in 0..=k {
-            out.push(String::from_utf8_lossy(&b[front..front + len]).into_owned());
+            out.push((text(&b[front..front + len]), 1));
+        }
+        if k == 1 {
+            // The reader split a glyph in two.
+            for at in 0..b.len() {
+                let mut v = b[..at].to_vec();
+                v.extend_from_slice(&b[at + 1..]);
+                out.push((text(&v), 3));
+            }
         }
     }
     out
@@ -65,7 +84,7 @@ pub(crate) fn score(m: &Mrz) -> i32 {
     let valid = if m.is_valid() { 10 } else { 0 };
     let dates =
         i32::from(m.fields.birth_date.is_some()) + i32::from(m.fields.expiry_date.is_some());
-    passing * 4 + valid + dates - m.corrections.len() as i32 / 4
+    passing * 4 + valid + dates - m.corrections.len() as i32
 }
 
 /// The best MRZ among consecutive runs of `lines` (OCR output with spaces
@@ -75,7 +94,7 @@ pub(crate) fn best_mrz(lines: &[String], today: Date) -> Option<Mrz> {
         correct_ocr_confusions: true,
         today,
     };
-    let mut best: Option<Mrz> = None;
+    let mut best: Option<(Mrz, i32)> = None;
     for format in MrzFormat::ALL {
         let (n, len) = (format.line_count(), format.line_len());
         if lines.len() < n {
@@ -87,26 +106,37 @@ pub(crate) fn best_mrz(lines: &[String], today: Date) -> Option<Mrz> {
             if group.iter().any(|l| l.len().abs_diff(len) > 4) {
                 continue;
             }
-            let variants: Vec<Vec<String>> = group.iter().map(|l| resize(l, len)).collect();
+            let variants: Vec<Vec<(String, i32)>> = group.iter().map(|l| resize(l, len)).collect();
             for combo in combinations(&variants) {
-                let Ok(m) = parse_with(&combo.join("\n"), &opts) else {
+                let cost: i32 = combo.iter().map(|(_, c)| c).sum();
+                let text: Vec<&str> = combo.iter().map(|(l, _)| l.as_str()).collect();
+                let Ok(m) = parse_with(&text.join("\n"), &opts) else {
                     continue;
                 };
                 // A visa's first letter decides between TD2/MRV-B and TD3/MRV-A.
-                if m.format != format {
+                if m.format != format || !plausible(&m) {
                     continue;
                 }
-                if best.as_ref().is_none_or(|b| score(&m) > score(b)) {
-                    best = Some(m);
+                let sc = score(&m) - cost;
+                if best.as_ref().is_none_or(|(_, b)| sc > *b) {
+                    best = Some((m, sc));
                 }
             }
         }
     }
-    best
+    best.map(|(m, _)| m)
 }
 
-fn combinations(variants: &[Vec<String>]) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = vec![Vec::new()];
+/// Whether a parse is an MRZ rather than OCR noise that happens to have
+/// the shape: ICAO document codes start with P, I, A, C or V, and at least
+/// two check digits must hold (noise passes each with p = 0.1).
+fn plausible(m: &Mrz) -> bool {
+    let code_ok = matches!(m.lines[0].as_bytes()[0], b'P' | b'I' | b'A' | b'C' | b'V');
+    code_ok && m.checks.iter().filter(|c| c.valid).count() >= 2
+}
+
+fn combinations<T: Clone>(variants: &[Vec<T>]) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = vec![Vec::new()];
     for v in variants {
         let mut next = Vec::new();
         for prefix in &out {

@@ -165,9 +165,10 @@ fn components(mask: &[bool], w: usize, h: usize) -> Vec<Rect> {
     out
 }
 
-/// Candidate MRZ bands in `g`, most MRZ-like first (more lines, lower on
-/// the page, wider). `g` should be at most ~1000 px wide: the filters are
-/// sized in proportion to it.
+/// Candidate MRZ bands in `g`, most MRZ-like first: two or three stacked
+/// lines with the same left and right ends (fillers run every MRZ line to
+/// its full width), low on the page, wide. `g` should be about 800 px
+/// wide: the filters are sized in proportion to it.
 pub fn find_bands(g: &GrayImage) -> Vec<Band> {
     let (w, h) = (g.width() as usize, g.height() as usize);
     if w < 40 || h < 20 {
@@ -175,27 +176,36 @@ pub fn find_bands(g: &GrayImage) -> Vec<Band> {
     }
     let mut mask = ink_mask(g, (w / 40).max(6) as u32);
     smear(&mut mask, w, (w / 70).max(3));
-    let lines: Vec<Rect> = components(&mask, w, h)
+    let mut lines: Vec<Rect> = components(&mask, w, h)
         .into_iter()
-        .filter(|r| r.h >= 5 && r.w as usize >= w / 5 && r.w >= 8 * r.h && (r.h as usize) < h / 6)
+        .filter(|r| r.h >= 4 && r.w as usize >= w / 7 && r.w >= 10 * r.h && (r.h as usize) < h / 5)
         .collect();
+    lines.sort_by_key(|r| r.y);
+    let aligned = |a: &Rect, b: &Rect| {
+        // Left ends agree closely; right ends less so, because a faint
+        // trailing filler run may not join its line's blob.
+        let tol = 0.05 * a.w.max(b.w) as f32 + 3.0;
+        let similar_height = (b.h as f32 / a.h as f32) > 0.55 && (b.h as f32 / a.h as f32) < 1.8;
+        (a.x.abs_diff(b.x) as f32) <= tol
+            && (a.right().abs_diff(b.right()) as f32) <= 3.0 * tol
+            && similar_height
+    };
     let mut bands: Vec<Band> = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        // Lines of similar height and horizontal extent, stacked within two
-        // line heights of this one.
+        // Chain aligned lines downwards from this one, each within 2.5
+        // line heights of the previous.
         let mut rect = *l;
         let mut heights = vec![l.h as f32];
-        for (j, o) in lines.iter().enumerate() {
-            if i == j {
-                continue;
+        let mut last = *l;
+        for o in &lines[i + 1..] {
+            if heights.len() == 3 {
+                break;
             }
-            let similar_height = (o.h as f32 / l.h as f32 - 1.0).abs() < 0.6;
-            let overlap = o.right().min(l.right()) as f32 - o.x.max(l.x) as f32;
-            let same_column = overlap > 0.6 * o.w.min(l.w) as f32;
-            let near = o.y.abs_diff(l.y) as f32 <= 2.6 * l.h as f32 * 1.0 + l.h as f32;
-            if similar_height && same_column && near {
+            let gap = o.y.saturating_sub(last.bottom()) as f32;
+            if aligned(l, o) && o.y >= last.bottom() && gap <= 2.5 * last.h as f32 {
                 rect = rect.union(*o);
                 heights.push(o.h as f32);
+                last = *o;
             }
         }
         let line_height = heights.iter().sum::<f32>() / heights.len() as f32;
@@ -204,15 +214,19 @@ pub fn find_bands(g: &GrayImage) -> Vec<Band> {
             line_height,
             lines: heights.len(),
         };
-        if !bands.iter().any(|b| b.rect == band.rect) {
+        if !bands.iter().any(|b| {
+            b.rect.y <= band.rect.y
+                && b.rect.bottom() >= band.rect.bottom()
+                && b.rect.x == band.rect.x
+        }) {
             bands.push(band);
         }
     }
     let score = |b: &Band| {
-        let lines = b.lines.min(3) as f32;
+        let lines = if b.lines >= 2 { 3.0 } else { 0.0 };
         let low = b.rect.bottom() as f32 / h as f32;
         let wide = b.rect.w as f32 / w as f32;
-        lines * 2.0 + low + wide
+        lines + low + wide
     };
     bands.sort_by(|a, b| score(b).total_cmp(&score(a)));
     bands

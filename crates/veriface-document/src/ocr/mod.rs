@@ -148,23 +148,42 @@ impl MrzOcr {
                 270 => imageops::rotate270(&gray),
                 _ => gray.clone(),
             };
-            // Localise on a copy at most 1000 px wide.
-            let s = (1000.0 / g.width() as f32).min(1.0);
-            let small = if s < 1.0 {
-                imageops::resize(
-                    &g,
-                    (g.width() as f32 * s) as u32,
-                    (g.height() as f32 * s) as u32,
-                    FilterType::Triangle,
-                )
-            } else {
-                g.clone()
-            };
-            for band in find_bands(&small).into_iter().take(MAX_BANDS) {
-                let lh = band.line_height / s;
-                let rect: Rect =
-                    band.rect
-                        .scaled_grown(1.0 / s, lh * 1.5, lh * 0.8, g.width(), g.height());
+            // Localise on a copy 800 px wide (up- or downscaled), the size
+            // the filters are tuned for.
+            let s = 800.0 / g.width() as f32;
+            let small = imageops::resize(
+                &g,
+                800,
+                ((g.height() as f32 * s) as u32).max(1),
+                FilterType::Triangle,
+            );
+            let mut rects: Vec<(Rect, f32)> = find_bands(&small)
+                .into_iter()
+                .take(MAX_BANDS)
+                .map(|band| {
+                    let lh = band.line_height / s;
+                    // A lone line may be half of an MRZ whose other line did
+                    // not pass as a line: take in its neighbours.
+                    let my = if band.lines == 1 { lh * 2.5 } else { lh * 0.8 };
+                    let rect = band
+                        .rect
+                        .scaled_grown(1.0 / s, lh * 1.5, my, g.width(), g.height());
+                    (rect, lh)
+                })
+                .collect();
+            if rotation == 0 {
+                // Last resort for the upright image: the bottom third, where
+                // ICAO puts the MRZ, with lines assumed ~1/50 of the width.
+                let top = g.height() * 2 / 3;
+                let rect = Rect {
+                    x: 0,
+                    y: top,
+                    w: g.width(),
+                    h: g.height() - top,
+                };
+                rects.push((rect, g.width() as f32 / 50.0));
+            }
+            for (rect, lh) in rects {
                 if rect.w < 20 || rect.h < 8 {
                     continue;
                 }
