@@ -167,7 +167,11 @@ pub fn normalize_name(name: &str, expand: bool) -> Vec<String> {
 }
 
 fn same_or_prefix(mrz: &str, other: &str, truncated: bool) -> bool {
-    mrz == other || (truncated && !mrz.is_empty() && other.starts_with(mrz))
+    mrz == other
+        || (truncated && !mrz.is_empty() && other.starts_with(mrz))
+        // OCR reads the MRZ's `<` separator as `K`: `ANNAKMARIA` is
+        // `ANNA<MARIA`.
+        || (!other.is_empty() && mrz.strip_prefix(other).is_some_and(|rest| rest.starts_with('K')))
 }
 
 /// Whether an MRZ name and another document's name are the same person's:
@@ -221,6 +225,31 @@ mod tests {
         assert!(names_match("OBRIEN", "SEAN", false, "O'Brien", "Seán"));
         assert!(!names_match("ERIKSSON", "ANNA", false, "ERICSSON", "ANNA"));
         assert!(!names_match("ERIKSSON", "ANNA", false, "ERIKSSON", "MARIA"));
+    }
+
+    #[test]
+    fn a_separator_misread_as_k_is_tolerated() {
+        assert!(names_match(
+            "MUSTERMANNKX",
+            "ERIKA",
+            false,
+            "Mustermann",
+            "Erika"
+        ));
+        assert!(names_match(
+            "ERIKSSON",
+            "ANNAKMARIAK",
+            false,
+            "Eriksson",
+            "Anna Maria"
+        ));
+        assert!(!names_match(
+            "ERIKSSON",
+            "ANNAXMARIA",
+            false,
+            "Eriksson",
+            "Anna"
+        ));
     }
 
     #[test]

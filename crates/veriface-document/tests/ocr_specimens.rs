@@ -27,10 +27,15 @@ fn levenshtein(a: &[u8], b: &[u8]) -> usize {
     prev[b.len()]
 }
 
-/// Minimum mean character accuracy over the 25 specimens.
-const MEAN_ACCURACY_FLOOR: f64 = 0.0;
-/// Minimum number of specimens read to a fully valid MRZ equal to the sidecar.
-const EXACT_FLOOR: usize = 0;
+/// Minimum mean character accuracy over the 25 specimens (measured 0.76:
+/// five images are too small, rotated or photographed in perspective to be
+/// found at all, and score 0). See docs/documents.md.
+const MEAN_ACCURACY_FLOOR: f64 = 0.72;
+/// Minimum number of specimens read to a valid MRZ (measured 19).
+const VALID_FLOOR: usize = 17;
+/// Minimum number of specimens read to a valid MRZ equal to the sidecar
+/// (measured 6; most others differ only in a name separator read as `K`).
+const EXACT_FLOOR: usize = 5;
 
 #[test]
 fn ocr_reads_the_mrz_of_the_specimen_images_above_the_accuracy_floor() {
@@ -38,6 +43,7 @@ fn ocr_reads_the_mrz_of_the_specimen_images_above_the_accuracy_floor() {
     let mut ocr = MrzOcr::new().unwrap();
     let mut total = 0.0;
     let mut exact = 0;
+    let mut valid_reads = 0;
     let mut n = 0;
     println!(
         "{:<34} {:>8} {:>6} {:>6} {:>5} {:>8}",
@@ -83,13 +89,18 @@ fn ocr_reads_the_mrz_of_the_specimen_images_above_the_accuracy_floor() {
         }
         total += acc;
         exact += usize::from(same && valid);
+        valid_reads += usize::from(valid);
         n += 1;
     }
     let mean = total / n as f64;
-    println!("mean character accuracy {mean:.3} over {n} images; {exact} read exactly and valid");
+    println!("mean character accuracy {mean:.3} over {n} images; {valid_reads} valid, {exact} read exactly and valid");
     assert!(
         mean >= MEAN_ACCURACY_FLOOR,
         "mean accuracy {mean:.3} below the floor {MEAN_ACCURACY_FLOOR}"
+    );
+    assert!(
+        valid_reads >= VALID_FLOOR,
+        "{valid_reads} valid reads, floor {VALID_FLOOR}"
     );
     assert!(
         exact >= EXACT_FLOOR,

@@ -55,6 +55,16 @@ fn resize(line: &str, len: usize) -> Vec<(String, i32)> {
         }
     } else {
         let k = b.len() - len;
+        if k == 2 {
+            // One stray character anywhere and one more at an end or in a run.
+            for at in 0..b.len() {
+                let mut v = b[..at].to_vec();
+                v.extend_from_slice(&b[at + 1..]);
+                for (r, c) in resize(&String::from_utf8_lossy(&v), len) {
+                    out.push((r, c + 3));
+                }
+            }
+        }
         if let Some((s, e)) = run {
             if e - s > k {
                 let mut v = b[..s].to_vec();

@@ -97,7 +97,9 @@ impl MrzOcr {
         let datapath = std::env::var("VERIFACE_TESSDATA_DIR").ok();
         let mut api = TessBaseApi::create();
         let dp = datapath.as_deref().map(cstring);
-        api.init_2(dp.as_deref(), Some(&cstring("eng")))
+        // Debian's eng model (tessdata_fast) holds only the LSTM network.
+        let oem = tesseract_plumbing::tesseract_sys::TessOcrEngineMode_OEM_LSTM_ONLY;
+        api.init_4(dp.as_deref(), Some(&cstring("eng")), oem)
             .map_err(|_| OcrError::Init {
                 datapath: datapath.unwrap_or_else(|| "the default tessdata directory".into()),
             })?;
