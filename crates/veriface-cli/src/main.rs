@@ -4,6 +4,7 @@
 //! Exit codes: 0 success (for `compare`: the faces match), 1 the faces do not
 //! match, 2 an error (a JSON error object is written to stderr).
 
+mod document;
 mod output;
 
 use std::io::Write;
@@ -75,6 +76,12 @@ enum Command {
         a: PathBuf,
         /// Second image.
         b: PathBuf,
+    },
+    /// Read the MRZ (OCR, ICAO 9303) and PDF417 barcodes of identity-document images.
+    Document {
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
     },
     /// Model file management.
     Models {
@@ -154,7 +161,8 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            "a subcommand is required (detect, embed, compare, models); see --help".to_string()
+            "a subcommand is required (detect, embed, compare, document, models); see --help"
+                .to_string()
         }
         _ => {
             let rendered = e.to_string();
@@ -209,6 +217,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 ))
             }
         }
+        Command::Document { images } => document::run(&images, cli.human),
         Command::Detect { det, images } => {
             let engine = load_engine(&cli.models_dir)?;
             let opts = AnalyzeOptions {
