@@ -5,6 +5,7 @@
 //! match, 2 an error (a JSON error object is written to stderr).
 
 mod output;
+mod worker;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,8 @@ enum Command {
         /// Second image.
         b: PathBuf,
     },
+    /// Run the asynchronous verifier: the Kafka consumer when KAFKA_BROKERS is set, else the embedded job-queue worker.
+    Worker(worker::WorkerArgs),
     /// Model file management.
     Models {
         #[command(subcommand)]
@@ -199,6 +202,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 ))
             }
         }
+        Command::Worker(args) => worker::run(args, cli.models_dir),
         Command::Detect { det, images } => {
             let engine = load_engine(&cli.models_dir)?;
             let opts = AnalyzeOptions {
