@@ -40,8 +40,9 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `program args...` under the watchdog. `stop_signal` is the
     /// server's graceful-shutdown signal (`TERM`, `INT`); `cleanup_dir`, if
-    /// any, is deleted once it has stopped. Its output goes to
-    /// `log_file` when given (else is discarded).
+    /// any, is deleted once it has stopped and is also the server's working
+    /// directory. Its output goes to `log_file` when given (else is
+    /// discarded).
     ///
     /// # Panics
     /// When `sh` cannot be started (a test-environment failure).
@@ -60,7 +61,11 @@ impl ServerProcess {
             },
             None => (Stdio::null(), Stdio::null()),
         };
-        let mut child = Command::new("sh")
+        let mut cmd = Command::new("sh");
+        if let Some(dir) = cleanup_dir {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd
             .arg("-c")
             .arg(WATCHDOG)
             .arg(name)
