@@ -6,6 +6,7 @@
 
 mod document;
 mod output;
+mod worker;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,8 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
+    /// Run the asynchronous verifier: the Kafka consumer when KAFKA_BROKERS is set, else the embedded job-queue worker.
+    Worker(worker::WorkerArgs),
     /// Model file management.
     Models {
         #[command(subcommand)]
@@ -218,6 +221,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
         }
         Command::Document { images } => document::run(&images, cli.human),
+        Command::Worker(args) => worker::run(args, cli.models_dir),
         Command::Detect { det, images } => {
             let engine = load_engine(&cli.models_dir)?;
             let opts = AnalyzeOptions {

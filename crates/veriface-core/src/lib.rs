@@ -9,3 +9,8 @@ pub mod error;
 pub mod ports;
 
 pub use error::{Error, ErrorKind, Result};
+
+// Identity store, enrolment, 1:1 and 1:N matching (issue 4).
+pub mod enrol;
+pub mod identity;
+pub mod search;

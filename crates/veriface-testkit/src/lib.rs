@@ -1,1 +1,7 @@
 //! Test helpers shared by veriface's test suites: fixtures, golden data, real servers started on loopback.
+
+// Real PostgreSQL, Redis and Kafka-protocol servers on loopback (issue 4).
+pub mod kafka;
+pub mod postgres;
+pub mod redis;
+pub mod server;
