@@ -278,3 +278,38 @@ fn mrz_and_barcode_of_one_person_cross_check_clean_and_a_different_name_is_repor
         vec![Reason::DocumentUnreadable]
     );
 }
+
+#[test]
+fn the_document_reader_finds_and_parses_an_aamva_barcode_on_a_licence_back() {
+    let text = aamva_text(
+        10,
+        "636014",
+        &[(
+            "DL",
+            vec![
+                ("DAQ", "F1234567"),
+                ("DCS", "PUBLIC"),
+                ("DAC", "JANE"),
+                ("DBB", "07041990"),
+                ("DBA", "07042031"),
+                ("DCG", "USA"),
+            ],
+        )],
+    );
+    let symbol = encode_pdf417(&text, 2).unwrap();
+    let mut back = GrayImage::from_pixel(symbol.width() + 200, symbol.height() + 300, Luma([235]));
+    imageops::overlay(&mut back, &symbol, 100, 200);
+    let rgb = image::DynamicImage::ImageLuma8(back).to_rgb8();
+    let mut reader = veriface_document::DocumentReader::new().unwrap();
+    let reading = reader.read(&rgb, Date::new(2026, 1, 1).unwrap());
+    assert!(reading.mrz.is_none(), "a licence back has no MRZ");
+    assert_eq!(reading.barcodes.len(), 1);
+    assert_eq!(reading.barcodes[0].text, text);
+    let aamva = reading.aamva.expect("the barcode is AAMVA data");
+    assert_eq!(aamva.fields().birth_date, d("1990-07-04"));
+    assert_eq!(
+        cross_check(None, Some(&aamva), Date::new(2026, 1, 1).unwrap()),
+        Vec::<Reason>::new()
+    );
+    assert!(reading.timings.barcode_ms >= 0.0 && reading.timings.mrz_ms > 0.0);
+}

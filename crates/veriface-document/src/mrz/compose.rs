@@ -72,14 +72,18 @@ pub fn compose(format: MrzFormat, data: &MrzData) -> Vec<String> {
     }
     let at = |s: Span| (s.line, s.start, s.end);
     let (nl, ns, ne) = at(l.number);
-    lines[nl][l.number_check] = digit(&lines[nl][ns..ne].to_vec());
+    let d = digit(&lines[nl][ns..ne]);
+    lines[nl][l.number_check] = d;
     let (bl, bs, be) = at(l.birth);
-    lines[bl][l.birth_check] = digit(&lines[bl][bs..be].to_vec());
+    let d = digit(&lines[bl][bs..be]);
+    lines[bl][l.birth_check] = d;
     let (el, es, ee) = at(l.expiry);
-    lines[el][l.expiry_check] = digit(&lines[el][es..ee].to_vec());
+    let d = digit(&lines[el][es..ee]);
+    lines[el][l.expiry_check] = d;
     if let Some(col) = l.optional_check {
         let (ol, os, oe) = at(l.optional);
-        lines[ol][col] = digit(&lines[ol][os..oe].to_vec());
+        let d = digit(&lines[ol][os..oe]);
+        lines[ol][col] = d;
     }
     if let Some((c, covered)) = l.composite {
         let data: Vec<u8> = covered

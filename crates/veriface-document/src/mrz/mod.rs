@@ -284,3 +284,117 @@ impl MrzError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn today() -> Date {
+        Date::new(2026, 1, 1).unwrap_or_else(|| unreachable!())
+    }
+
+    fn ocr() -> ParseOptions {
+        ParseOptions {
+            correct_ocr_confusions: true,
+            today: today(),
+        }
+    }
+
+    fn yymmdd(d: Date) -> String {
+        format!("{:02}{:02}{:02}", d.year() % 100, d.month(), d.day())
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_any_text_never_panics(s in "\\PC{0,200}") {
+            let _ = parse(&s);
+            let _ = parse_with(&s, &ocr());
+        }
+
+        #[test]
+        fn parsing_mrz_shaped_noise_never_panics(
+            lines in prop::collection::vec("[A-Z0-9<KO]{28,46}", 1..4),
+        ) {
+            let text = lines.join("\n");
+            let _ = parse(&text);
+            if let Ok(m) = parse_with(&text, &ocr()) {
+                prop_assert_eq!(m.lines.len(), m.format.line_count());
+            }
+        }
+
+        #[test]
+        fn a_composed_mrz_round_trips(
+            format in prop::sample::select(MrzFormat::ALL.to_vec()),
+            surname in "[A-Z]{1,12}",
+            given in prop::option::of("[A-Z]{1,8}( [A-Z]{1,6})?"),
+            number in "[A-Z0-9]{1,9}",
+            nationality in "[A-Z]{3}",
+            birth in (1930u16..=2025, 1u8..=12, 1u8..=28),
+            expiry in (2000u16..=2075, 1u8..=12, 1u8..=28),
+            sex in prop::sample::select(vec!['M', 'F', '<']),
+            optional in "[A-Z0-9]{0,7}",
+        ) {
+            let birth = Date::new(birth.0, birth.1, birth.2).unwrap_or_else(|| unreachable!());
+            let expiry = Date::new(expiry.0, expiry.1, expiry.2).unwrap_or_else(|| unreachable!());
+            let code = if matches!(format, MrzFormat::MrvA | MrzFormat::MrvB) { "V" } else { "P" };
+            let data = MrzData {
+                document_code: code.into(),
+                issuing_state: nationality.clone(),
+                surname: surname.clone(),
+                given_names: given.clone().unwrap_or_default(),
+                document_number: number.clone(),
+                nationality: nationality.clone(),
+                birth_date: yymmdd(birth),
+                sex,
+                expiry_date: yymmdd(expiry),
+                optional_data: optional.clone(),
+                optional_data_2: String::new(),
+            };
+            let lines = compose(format, &data);
+            let opts = ParseOptions { correct_ocr_confusions: false, today: today() };
+            let m = parse_with(&lines.join("\n"), &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(m.format, format);
+            prop_assert!(m.is_valid(), "{:?}", m.checks);
+            prop_assert_eq!(&m.lines, &lines);
+            let f = &m.fields;
+            prop_assert_eq!(&f.surname, &surname);
+            prop_assert_eq!(&f.given_names, &given.unwrap_or_default());
+            prop_assert_eq!(&f.document_number, &number);
+            prop_assert_eq!(&f.nationality, &nationality);
+            prop_assert_eq!(f.birth_date, Some(birth));
+            prop_assert_eq!(f.expiry_date, Some(expiry));
+            prop_assert_eq!(f.sex, match sex { 'M' => Sex::Male, 'F' => Sex::Female, _ => Sex::Unspecified });
+            prop_assert_eq!(&f.optional_data, &optional);
+            // The OCR mode keeps a valid zone valid.
+            prop_assert!(parse_with(&lines.join("\n"), &ocr()).map(|m| m.is_valid()).unwrap_or(false));
+        }
+
+        #[test]
+        fn any_single_changed_digit_of_a_composed_mrz_fails_a_check(
+            number in "[0-9]{9}",
+            col in 0usize..28,
+            bump in 1u8..10,
+        ) {
+            let data = MrzData {
+                document_code: "P".into(),
+                issuing_state: "UTO".into(),
+                surname: "ERIKSSON".into(),
+                document_number: number,
+                nationality: "UTO".into(),
+                birth_date: "740812".into(),
+                sex: 'F',
+                expiry_date: "300415".into(),
+                ..MrzData::default()
+            };
+            let mut lines = compose(MrzFormat::Td3, &data);
+            let mut l2 = lines[1].clone().into_bytes();
+            // Columns 0-9 (number and its check), 13-19 and 21-27 (dates and checks) hold digits.
+            prop_assume!(l2[col].is_ascii_digit() && !(10..13).contains(&col) && col != 20);
+            l2[col] = b'0' + (l2[col] - b'0' + bump) % 10;
+            lines[1] = String::from_utf8(l2).unwrap_or_default();
+            let m = parse(&lines.join("\n")).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(!m.is_valid());
+        }
+    }
+}

@@ -89,6 +89,9 @@ pub fn parse_with(text: &str, options: &ParseOptions) -> Result<Mrz, MrzError> {
     if options.correct_ocr_confusions {
         correct_charset(&mut lines, &layout.classes(format), &mut corrections);
         clear_name_tail(&mut lines[layout.name.line], layout.name, &mut corrections);
+        for span in std::iter::once(layout.optional).chain(layout.optional2) {
+            clear_filler_ks(&mut lines[span.line], span, &mut corrections);
+        }
     }
     let mut checks = compute_checks(&lines, &layout);
     if options.correct_ocr_confusions && checks.iter().all(|c| c.valid) {
@@ -159,12 +162,33 @@ fn clear_name_tail(line: &mut [u8], name: Span, out: &mut Vec<Correction>) {
     if run >= 2 && field[run - 1] == b'K' && field[run - 2] == b'<' {
         from -= 1;
     }
-    for col in from..name.end {
-        if line[col] != b'<' {
+    for (col, c) in line.iter_mut().enumerate().take(name.end).skip(from) {
+        if *c != b'<' {
             out.push(correction(
                 name.line,
                 col,
-                line[col],
+                *c,
+                b'<',
+                CorrectionReason::Filler,
+            ));
+            *c = b'<';
+        }
+    }
+}
+
+/// In optional data, a `K` with a filler on its left and a filler, `K` or
+/// the field's end on its right is a misread chevron. Check digits cannot
+/// tell: `K` is worth 20, a multiple of 10, so it weighs like `<` at every
+/// position.
+fn clear_filler_ks(line: &mut [u8], span: Span, out: &mut Vec<Correction>) {
+    for col in span.start..span.end {
+        let left_filler = col > span.start && line[col - 1] == b'<';
+        let right_ok = col + 1 == span.end || matches!(line[col + 1], b'<' | b'K');
+        if line[col] == b'K' && left_filler && right_ok {
+            out.push(correction(
+                span.line,
+                col,
+                b'K',
                 b'<',
                 CorrectionReason::Filler,
             ));
@@ -288,17 +312,21 @@ fn prefer_zeros(lines: &mut [Vec<u8>], l: &Layout, out: &mut Vec<Correction>) {
     let s = l.number;
     let saved = lines[s.line].clone();
     let mut changed = Vec::new();
-    for col in s.start..s.end {
-        let c = lines[s.line][col];
-        if matches!(c, b'O' | b'Q') {
+    for (col, c) in lines[s.line]
+        .iter_mut()
+        .enumerate()
+        .take(s.end)
+        .skip(s.start)
+    {
+        if matches!(*c, b'O' | b'Q') {
             changed.push(correction(
                 s.line,
                 col,
-                c,
+                *c,
                 b'0',
                 CorrectionReason::CheckDigit,
             ));
-            lines[s.line][col] = b'0';
+            *c = b'0';
         }
     }
     if !changed.is_empty() && compute_checks(lines, l).iter().all(|c| c.valid) {
@@ -334,21 +362,25 @@ fn repair_by_check_digits(
         fields.push((CheckField::Composite, composite_only));
     }
     for (field, spans) in fields {
-        let failing = |lines: &[Vec<u8>]| {
+        // A field with its own check digit is judged by it; the composite
+        // group only by every check passing.
+        let passes = |lines: &[Vec<u8>]| {
             compute_checks(lines, l)
                 .iter()
-                .any(|c| c.field == field && !c.valid)
+                .filter(|c| field == CheckField::Composite || c.field == field)
+                .all(|c| c.valid)
         };
-        if !failing(lines) {
+        if passes(lines) {
             continue;
         }
-        // Whole-field reading first: OCR of OCR-B reads zeros as O or Q
-        // throughout a number, more than one substitution can undo.
-        let saved = lines.to_vec();
+        // Two starting readings: as read, and with every O/Q turned into a
+        // zero (OCR of OCR-B reads zeros as O throughout a number, more
+        // than single substitutions can undo).
+        let mut zeroed = lines.to_vec();
         let mut bulk = Vec::new();
         for s in &spans {
             for col in s.start..s.end {
-                let c = lines[s.line][col];
+                let c = zeroed[s.line][col];
                 if classes[s.line][col] == Class::AlphaNumeric && matches!(c, b'O' | b'Q') {
                     bulk.push(correction(
                         s.line,
@@ -357,47 +389,62 @@ fn repair_by_check_digits(
                         b'0',
                         CorrectionReason::CheckDigit,
                     ));
-                    lines[s.line][col] = b'0';
+                    zeroed[s.line][col] = b'0';
                 }
             }
         }
-        if !bulk.is_empty() && compute_checks(lines, l).iter().all(|c| c.valid) {
+        if !bulk.is_empty() && passes(&zeroed) {
+            lines.clone_from_slice(&zeroed);
             out.extend(bulk);
             continue;
         }
-        lines.clone_from_slice(&saved);
-        // Single substitutions only where a composite check confirms them:
-        // with one check digit alone, one in ten wrong readings passes.
-        if l.composite.is_none() {
-            continue;
-        }
-        let mut found = None;
-        let mut count = 0;
-        for s in &spans {
-            for col in s.start..s.end {
-                if classes[s.line][col] != Class::AlphaNumeric {
-                    continue;
-                }
-                let orig = lines[s.line][col];
-                for alt in alternatives(orig) {
-                    lines[s.line][col] = alt;
-                    if compute_checks(lines, l).iter().all(|c| c.valid) {
-                        count += 1;
-                        found = Some((s.line, col, orig, alt));
+        // Then every single confusable substitution on either reading.
+        // Candidates are ranked by the letters O/Q they leave (few issuers
+        // use them); only a unique best candidate is taken.
+        let mut candidates: Vec<(usize, Vec<Vec<u8>>, Vec<Correction>)> = Vec::new();
+        let starts: Vec<(Vec<Vec<u8>>, Vec<Correction>)> = if bulk.is_empty() {
+            vec![(lines.to_vec(), Vec::new())]
+        } else {
+            vec![(lines.to_vec(), Vec::new()), (zeroed, bulk)]
+        };
+        for (start, changes) in starts {
+            let mut work = start.clone();
+            for s in &spans {
+                for col in s.start..s.end {
+                    if classes[s.line][col] != Class::AlphaNumeric {
+                        continue;
                     }
+                    let orig = work[s.line][col];
+                    for alt in alternatives(orig) {
+                        work[s.line][col] = alt;
+                        if passes(&work) {
+                            let letters_o = spans
+                                .iter()
+                                .flat_map(|s| work[s.line][s.start..s.end].iter())
+                                .filter(|&&c| c == b'O' || c == b'Q')
+                                .count();
+                            let mut all = changes.clone();
+                            all.push(correction(
+                                s.line,
+                                col,
+                                orig,
+                                alt,
+                                CorrectionReason::CheckDigit,
+                            ));
+                            candidates.push((letters_o, work.clone(), all));
+                        }
+                    }
+                    work[s.line][col] = orig;
                 }
-                lines[s.line][col] = orig;
             }
         }
-        if let (1, Some((line, col, from, to))) = (count, found) {
-            lines[line][col] = to;
-            out.push(correction(
-                line,
-                col,
-                from,
-                to,
-                CorrectionReason::CheckDigit,
-            ));
+        let Some(best) = candidates.iter().map(|c| c.0).min() else {
+            continue;
+        };
+        let mut best_ones = candidates.into_iter().filter(|c| c.0 == best);
+        if let (Some((_, fixed, changes)), None) = (best_ones.next(), best_ones.next()) {
+            lines.clone_from_slice(&fixed);
+            out.extend(changes);
         }
     }
 }

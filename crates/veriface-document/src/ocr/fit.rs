@@ -40,10 +40,18 @@ fn resize(line: &str, len: usize) -> Vec<(String, i32)> {
         let mut v = b[..at].to_vec();
         v.extend(std::iter::repeat_n(b'<', k));
         v.extend_from_slice(&b[at..]);
-        out.push((text(&v), 0));
+        // Fillers are lost most often at the end of a line that ends in
+        // its filler run (the name line): cheaper there.
+        let k_cost = i32::try_from(k).unwrap_or(i32::MAX);
+        let run_cost = if at == b.len() {
+            (k_cost + 3) / 4
+        } else {
+            k_cost
+        };
+        out.push((text(&v), run_cost));
         let mut padded = b.to_vec();
         padded.extend(std::iter::repeat_n(b'<', k));
-        out.push((text(&padded), 1));
+        out.push((text(&padded), k_cost + 1));
         if k == 1 {
             // The reader merged two glyphs, or lost one.
             for at in 0..=b.len() {
@@ -69,11 +77,14 @@ fn resize(line: &str, len: usize) -> Vec<(String, i32)> {
             if e - s > k {
                 let mut v = b[..s].to_vec();
                 v.extend_from_slice(&b[s + k..]);
-                out.push((text(&v), 0));
+                out.push((text(&v), i32::try_from(k).unwrap_or(i32::MAX)));
             }
         }
         for front in 0..=k {
-            out.push((text(&b[front..front + len]), 1));
+            out.push((
+                text(&b[front..front + len]),
+                i32::try_from(k).unwrap_or(i32::MAX) + 1,
+            ));
         }
         if k == 1 {
             // The reader split a glyph in two.
@@ -88,13 +99,32 @@ fn resize(line: &str, len: usize) -> Vec<(String, i32)> {
 }
 
 /// How good a parse is: passing check digits dominate, a fully valid MRZ
-/// more so, and every correction costs a little.
+/// more so; every correction costs a little, except zeros read as `O` or
+/// `Q` in the document number, which are rather what a letter `O` left
+/// there costs (few issuers use it, and OCR confuses the two constantly).
 pub(crate) fn score(m: &Mrz) -> i32 {
     let passing = m.checks.iter().filter(|c| c.valid).count() as i32;
     let valid = if m.is_valid() { 10 } else { 0 };
     let dates =
         i32::from(m.fields.birth_date.is_some()) + i32::from(m.fields.expiry_date.is_some());
-    passing * 4 + valid + dates - m.corrections.len() as i32
+    let corrections = m
+        .corrections
+        .iter()
+        .filter(|c| !(matches!(c.from, 'O' | 'Q') && c.to == '0'))
+        .count() as i32;
+    let letter_o = m
+        .fields
+        .document_number
+        .chars()
+        .filter(|&c| c == 'O' || c == 'Q')
+        .count() as i32;
+    // Passports are TD3, ID cards TD1 or TD2: the first letter weighs in
+    // when a misread line length leaves the format open.
+    let usual_format = match (m.format, m.lines[0].as_bytes()[0]) {
+        (MrzFormat::Td3, b'P') | (MrzFormat::Td1 | MrzFormat::Td2, b'I' | b'A' | b'C') => 3,
+        _ => 0,
+    };
+    passing * 4 + valid + dates + usual_format - corrections - letter_o
 }
 
 /// The best MRZ among consecutive runs of `lines` (OCR output with spaces
@@ -112,13 +142,26 @@ pub(crate) fn best_mrz(lines: &[String], today: Date) -> Option<Mrz> {
         }
         for start in 0..=lines.len() - n {
             let group = &lines[start..start + n];
-            // Allow a few characters of slack; more is another format.
-            if group.iter().any(|l| l.len().abs_diff(len) > 4) {
+            // A few characters too many at most, but a line may be well
+            // short: the reader merges long runs of chevrons (seen: 30 of 36
+            // characters), and padding its last run puts them back.
+            if group
+                .iter()
+                .any(|l| l.len() > len + 4 || l.len() * 5 < len * 3)
+            {
                 continue;
             }
             let variants: Vec<Vec<(String, i32)>> = group.iter().map(|l| resize(l, len)).collect();
             for combo in combinations(&variants) {
-                let cost: i32 = combo.iter().map(|(_, c)| c).sum();
+                // The name line's length is the least reliable: it ends in
+                // the longest filler run, which the reader shortens or pads
+                // with look-alikes, so resizing it costs less.
+                let name_line = if n == 3 { 2 } else { 0 };
+                let cost: i32 = combo
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, c))| if i == name_line { (c + 3) / 4 } else { *c })
+                    .sum();
                 let text: Vec<&str> = combo.iter().map(|(l, _)| l.as_str()).collect();
                 let Ok(m) = parse_with(&text.join("\n"), &opts) else {
                     continue;

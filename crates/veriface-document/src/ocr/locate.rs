@@ -165,6 +165,37 @@ fn components(mask: &[bool], w: usize, h: usize) -> Vec<Rect> {
     out
 }
 
+/// Extends a band through blobs on its rows that start within three line
+/// heights of either end: the faint filler runs that end most MRZ lines
+/// often break off their line's blob, and a band cut short loses whole
+/// characters.
+fn grow_sideways(mut band: Rect, line_height: f32, blobs: &[Rect]) -> Rect {
+    let reach = (3.0 * line_height) as u32;
+    loop {
+        let mut grown = band;
+        for b in blobs {
+            let top = b.y.max(band.y);
+            let bottom = b.bottom().min(band.bottom());
+            let on_rows =
+                bottom > top && (bottom - top) * 2 >= b.h && b.h as f32 <= 2.0 * line_height;
+            if !on_rows {
+                continue;
+            }
+            if b.x <= grown.right() + reach && b.right() > grown.right() {
+                grown.w = b.right() - grown.x;
+            }
+            if b.right() + reach >= grown.x && b.x < grown.x {
+                grown.w += grown.x - b.x;
+                grown.x = b.x;
+            }
+        }
+        if grown == band {
+            return band;
+        }
+        band = grown;
+    }
+}
+
 /// Candidate MRZ bands in `g`, most MRZ-like first: two or three stacked
 /// lines with the same left and right ends (fillers run every MRZ line to
 /// its full width), low on the page, wide. `g` should be about 800 px
@@ -176,18 +207,21 @@ pub fn find_bands(g: &GrayImage) -> Vec<Band> {
     }
     let mut mask = ink_mask(g, (w / 40).max(6) as u32);
     smear(&mut mask, w, (w / 70).max(3));
-    let mut lines: Vec<Rect> = components(&mask, w, h)
-        .into_iter()
+    let blobs = components(&mask, w, h);
+    let mut lines: Vec<Rect> = blobs
+        .iter()
+        .copied()
         .filter(|r| r.h >= 4 && r.w as usize >= w / 7 && r.w >= 10 * r.h && (r.h as usize) < h / 5)
         .collect();
     lines.sort_by_key(|r| r.y);
     let aligned = |a: &Rect, b: &Rect| {
-        // Left ends agree closely; right ends less so, because a faint
-        // trailing filler run may not join its line's blob.
+        // Left ends agree closely; right ends much less so, because a
+        // faint trailing filler run may not join its line's blob (the OCR
+        // and the check digits reject any wrong grouping).
         let tol = 0.05 * a.w.max(b.w) as f32 + 3.0;
         let similar_height = (b.h as f32 / a.h as f32) > 0.55 && (b.h as f32 / a.h as f32) < 1.8;
         (a.x.abs_diff(b.x) as f32) <= tol
-            && (a.right().abs_diff(b.right()) as f32) <= 3.0 * tol
+            && (a.right().abs_diff(b.right()) as f32) <= 0.5 * a.w.max(b.w) as f32
             && similar_height
     };
     let mut bands: Vec<Band> = Vec::new();
@@ -209,6 +243,7 @@ pub fn find_bands(g: &GrayImage) -> Vec<Band> {
             }
         }
         let line_height = heights.iter().sum::<f32>() / heights.len() as f32;
+        let rect = grow_sideways(rect, line_height, &blobs);
         let band = Band {
             rect,
             line_height,

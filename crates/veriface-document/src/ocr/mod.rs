@@ -166,7 +166,7 @@ impl MrzOcr {
                     let lh = band.line_height / s;
                     // A lone line may be half of an MRZ whose other line did
                     // not pass as a line: take in its neighbours.
-                    let my = if band.lines == 1 { lh * 2.5 } else { lh * 0.8 };
+                    let my = if band.lines == 1 { lh * 3.5 } else { lh * 0.8 };
                     let rect = band
                         .rect
                         .scaled_grown(1.0 / s, lh * 1.5, my, g.width(), g.height());
@@ -174,16 +174,17 @@ impl MrzOcr {
                 })
                 .collect();
             if rotation == 0 {
-                // Last resort for the upright image: the bottom third, where
-                // ICAO puts the MRZ, with lines assumed ~1/50 of the width.
-                let top = g.height() * 2 / 3;
+                // Last resort for the upright image: the bottom 45 %, where
+                // ICAO puts the MRZ, with capitals assumed ~1/40 of the width
+                // (between TD1's 1/33 and TD3's 1/49).
+                let top = g.height() * 55 / 100;
                 let rect = Rect {
                     x: 0,
                     y: top,
                     w: g.width(),
                     h: g.height() - top,
                 };
-                rects.push((rect, g.width() as f32 / 50.0));
+                rects.push((rect, g.width() as f32 / 40.0));
             }
             for (rect, lh) in rects {
                 if rect.w < 20 || rect.h < 8 {
