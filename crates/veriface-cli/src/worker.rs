@@ -86,7 +86,11 @@ async fn run_async(args: WorkerArgs, models_dir: Option<PathBuf>) -> Result<Exit
             .map_err(|e| err(e.code(), format!("{e}: {}", source_text(&e))))?,
     );
     let cache: Arc<dyn Cache> = match RedisConfig::from_env() {
-        Some(cfg) => Arc::new(RedisCache::connect(cfg).await.map_err(|e| err(e.code(), e))?),
+        Some(cfg) => Arc::new(
+            RedisCache::connect(cfg)
+                .await
+                .map_err(|e| err(e.code(), e))?,
+        ),
         None => Arc::new(NoCache),
     };
     let repo: Arc<dyn IdentityRepo> = Arc::new(CachedRepo::new(db.clone(), cache));
@@ -108,10 +112,16 @@ async fn run_async(args: WorkerArgs, models_dir: Option<PathBuf>) -> Result<Exit
                 .images_root
                 .or_else(|| std::env::var_os("VERIFACE_IMAGES_ROOT").map(PathBuf::from))
                 .ok_or_else(|| {
-                    err("invalid_configuration", "VERIFACE_IMAGES_ROOT must name the shared images directory")
+                    err(
+                        "invalid_configuration",
+                        "VERIFACE_IMAGES_ROOT must name the shared images directory",
+                    )
                 })?;
             let root = ImagesRoot::new(&root).map_err(|e| {
-                err("invalid_configuration", format!("images root {}: {e}", root.display()))
+                err(
+                    "invalid_configuration",
+                    format!("images root {}: {e}", root.display()),
+                )
             })?;
             let processor = Arc::new(Processor::new(service, root));
             let worker = KafkaWorker::new(kafka, processor).map_err(|e| err(e.code(), e))?;
@@ -134,7 +144,10 @@ fn source_text(e: &veriface_core::Error) -> String {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -122,7 +122,9 @@ impl DbConfig {
 
     /// For SQLite, the file path (to create its directory).
     fn sqlite_path(&self) -> Option<PathBuf> {
-        (self.backend == Backend::Sqlite).then(|| sqlite::path_of_url(&self.url)).flatten()
+        (self.backend == Backend::Sqlite)
+            .then(|| sqlite::path_of_url(&self.url))
+            .flatten()
     }
 }
 
