@@ -15,9 +15,7 @@ use std::sync::Arc;
 use clap::Args;
 use tokio::sync::watch;
 use veriface_core::enrol::{IdentityConfig, IdentityService};
-use veriface_core::identity::{Cache, CachedRepo, IdentityRepo, NoCache};
-use veriface_store::cache::{RedisCache, RedisConfig};
-use veriface_store::db::{Database, DbConfig};
+use veriface_store::db::IdentityStore;
 use veriface_vision::models_dir::default_models_dir;
 use veriface_vision::FaceEngine;
 use veriface_worker::{
@@ -79,17 +77,10 @@ async fn run_async(args: WorkerArgs, models_dir: Option<PathBuf>) -> Result<Exit
         .data_dir
         .or_else(|| std::env::var_os("VERIFACE_DATA_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("data"));
-    let db_config = DbConfig::from_env(&data_dir).map_err(|e| err(e.code(), e))?;
-    let db = Arc::new(
-        Database::connect(&db_config)
-            .await
-            .map_err(|e| err(e.code(), format!("{e}: {}", source_text(&e))))?,
-    );
-    let cache: Arc<dyn Cache> = match RedisConfig::from_env() {
-        Some(cfg) => Arc::new(RedisCache::connect(cfg).await.map_err(|e| err(e.code(), e))?),
-        None => Arc::new(NoCache),
-    };
-    let repo: Arc<dyn IdentityRepo> = Arc::new(CachedRepo::new(db.clone(), cache));
+    let store = IdentityStore::open_from_env(&data_dir)
+        .await
+        .map_err(|e| err(e.code(), format!("{e}: {}", source_text(&e))))?;
+    let (db, repo) = (store.db, store.repo);
     let service = Arc::new(IdentityService::new(
         repo,
         Arc::new(engine),
@@ -108,10 +99,16 @@ async fn run_async(args: WorkerArgs, models_dir: Option<PathBuf>) -> Result<Exit
                 .images_root
                 .or_else(|| std::env::var_os("VERIFACE_IMAGES_ROOT").map(PathBuf::from))
                 .ok_or_else(|| {
-                    err("invalid_configuration", "VERIFACE_IMAGES_ROOT must name the shared images directory")
+                    err(
+                        "invalid_configuration",
+                        "VERIFACE_IMAGES_ROOT must name the shared images directory",
+                    )
                 })?;
             let root = ImagesRoot::new(&root).map_err(|e| {
-                err("invalid_configuration", format!("images root {}: {e}", root.display()))
+                err(
+                    "invalid_configuration",
+                    format!("images root {}: {e}", root.display()),
+                )
             })?;
             let processor = Arc::new(Processor::new(service, root));
             let worker = KafkaWorker::new(kafka, processor).map_err(|e| err(e.code(), e))?;
@@ -134,7 +131,10 @@ fn source_text(e: &veriface_core::Error) -> String {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -121,7 +121,11 @@ async fn wait_for(what: &str, timeout: Duration, mut ok: impl AsyncFnMut() -> bo
 }
 
 /// No file is gone unless its template is stored.
-async fn assert_files_outlive_their_enrolment(env: &Env, db: &Database, range: std::ops::Range<usize>) {
+async fn assert_files_outlive_their_enrolment(
+    env: &Env,
+    db: &Database,
+    range: std::ops::Range<usize>,
+) {
     let done = enrolled(db, range.clone()).await;
     for i in range {
         assert!(
@@ -143,7 +147,9 @@ fn signal(child: &Child, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_killed_mid_batch_and_restarted_processes_every_message_once() {
-    let broker = tokio::task::spawn_blocking(KafkaBroker::start).await.unwrap();
+    let broker = tokio::task::spawn_blocking(KafkaBroker::start)
+        .await
+        .unwrap();
     broker.create_topic("kyc.enrollments", 1);
     broker.create_topic("kyc.enrollments.dlq", 1);
     let db_url = tokio::task::spawn_blocking(|| PostgresServer::shared().create_database())
@@ -169,9 +175,11 @@ async fn worker_killed_mid_batch_and_restarted_processes_every_message_once() {
 
     // 1. SIGKILL once a couple of templates are stored.
     let mut w = env.spawn_worker(&logs.join("run1.log"));
-    wait_for("the first enrolments", Duration::from_secs(120), async || {
-        enrolled(&db, 0..first_batch).await.len() >= 2
-    })
+    wait_for(
+        "the first enrolments",
+        Duration::from_secs(120),
+        async || enrolled(&db, 0..first_batch).await.len() >= 2,
+    )
     .await;
     w.kill().unwrap();
     w.wait().unwrap();
@@ -181,16 +189,20 @@ async fn worker_killed_mid_batch_and_restarted_processes_every_message_once() {
 
     // 2. Restart: the batch completes, nothing twice.
     let mut w = env.spawn_worker(&logs.join("run2.log"));
-    wait_for("the whole first batch", Duration::from_secs(180), async || {
-        enrolled(&db, 0..first_batch).await.len() == first_batch
-    })
+    wait_for(
+        "the whole first batch",
+        Duration::from_secs(180),
+        async || enrolled(&db, 0..first_batch).await.len() == first_batch,
+    )
     .await;
 
     // 3. SIGTERM mid-batch: the message in hand is finished and committed.
     produce(&env.broker.bootstrap(), (first_batch..total).map(msg)).await;
-    wait_for("an enrolment of the second batch", Duration::from_secs(120), async || {
-        !enrolled(&db, first_batch..total).await.is_empty()
-    })
+    wait_for(
+        "an enrolment of the second batch",
+        Duration::from_secs(120),
+        async || !enrolled(&db, first_batch..total).await.is_empty(),
+    )
     .await;
     signal(&w, "TERM");
     let started = Instant::now();
@@ -198,7 +210,10 @@ async fn worker_killed_mid_batch_and_restarted_processes_every_message_once() {
         if let Some(s) = w.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "SIGTERM did not stop the worker");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "SIGTERM did not stop the worker"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");

@@ -8,6 +8,7 @@
 //! components, lengths about 1.4, different people about 0.9-1.0 apart
 //! after centring); the probe's own template is planted so every search
 //! has one hit. Memory: 1M templates take 512 MB.
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use veriface_core::identity::Username;

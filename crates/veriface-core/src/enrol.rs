@@ -18,7 +18,7 @@ use veriface_vision::decode::{decode, DecodeLimits};
 use veriface_vision::engine::{DetectOptions, Embedding, Face, FaceEngine};
 
 use crate::identity::{
-    JobId, AuditAction, EnrolDecision, EnrolmentRecord, ErasureReport, IdentityRepo, ModelId,
+    AuditAction, EnrolDecision, EnrolmentRecord, ErasureReport, IdentityRepo, JobId, ModelId,
     NewAuditEntry, NewTemplate, RecordOutcome, SourceHash, SubjectStatus, Username,
 };
 use crate::search::SearchIndex;
@@ -148,7 +148,11 @@ pub struct IdentityService {
 
 impl IdentityService {
     /// Builds the service. `repo` is usually a [`crate::identity::CachedRepo`].
-    pub fn new(repo: Arc<dyn IdentityRepo>, engine: Arc<FaceEngine>, config: IdentityConfig) -> Self {
+    pub fn new(
+        repo: Arc<dyn IdentityRepo>,
+        engine: Arc<FaceEngine>,
+        config: IdentityConfig,
+    ) -> Self {
         let model = ModelId::current();
         Self {
             index: SearchIndex::new(model.clone(), config.index_refresh),
@@ -401,7 +405,11 @@ impl IdentityService {
 
     /// Decodes and detects (with landmarks, without descriptors) on the
     /// blocking pool; returns the faces and the decoded image.
-    async fn analyze(&self, image: Bytes, label: &'static str) -> Result<(Vec<Face>, Arc<image::RgbImage>)> {
+    async fn analyze(
+        &self,
+        image: Bytes,
+        label: &'static str,
+    ) -> Result<(Vec<Face>, Arc<image::RgbImage>)> {
         let engine = Arc::clone(&self.engine);
         let (limits, detect) = (self.config.limits, self.config.detect);
         self.blocking(move || {
@@ -451,7 +459,12 @@ impl IdentityService {
         f: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let _permit = match &self.inference {
-            Some(s) => Some(Arc::clone(s).acquire_owned().await.map_err(|e| Error::Internal(Box::new(e)))?),
+            Some(s) => Some(
+                Arc::clone(s)
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| Error::Internal(Box::new(e)))?,
+            ),
             None => None,
         };
         let span = tracing::Span::current();

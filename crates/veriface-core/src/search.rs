@@ -123,7 +123,7 @@ impl TemplateIndex {
     /// The `k` closest subjects at distance `<= threshold`, closest first,
     /// one hit per subject (its closest template).
     pub fn search(&self, query: &[f32; 128], k: usize, threshold: f32) -> Vec<Hit> {
-        if k == 0 || self.is_empty() || !(threshold >= 0.0) {
+        if k == 0 || self.is_empty() || threshold.is_nan() || threshold < 0.0 {
             return Vec::new();
         }
         // The scan runs in f32; a hair of slack keeps pairs whose f32 and
@@ -356,7 +356,10 @@ mod tests {
         ix.push(3, &user("a"), &vec_at(0.1));
         ix.push(4, &user("c"), &vec_at(0.9));
         let hits = ix.search(&vec_at(0.0), 10, 0.6);
-        let got: Vec<_> = hits.iter().map(|h| (h.username.as_str(), h.template_id)).collect();
+        let got: Vec<_> = hits
+            .iter()
+            .map(|h| (h.username.as_str(), h.template_id))
+            .collect();
         assert_eq!(got, vec![("a", 3), ("b", 2)]);
         assert_eq!(ix.search(&vec_at(0.0), 1, 0.6).len(), 1);
         assert!(ix.search(&vec_at(0.0), 0, 0.6).is_empty());

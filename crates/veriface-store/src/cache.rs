@@ -178,7 +178,10 @@ impl RedisCache {
         *self.retry_at.lock().await = Some(Instant::now() + self.config.retry_interval);
         if self.state.swap(DOWN, Ordering::SeqCst) != DOWN {
             // The error text names no key or value.
-            tracing::warn!(error = why, "redis cache is down; serving from the database");
+            tracing::warn!(
+                error = why,
+                "redis cache is down; serving from the database"
+            );
         }
     }
 
@@ -224,7 +227,11 @@ impl RedisCache {
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, key: String) -> Option<T> {
         let raw: Option<Vec<u8>> = self.run(redis::cmd("GET").arg(key)).await.flatten();
         let found = raw.and_then(|b| serde_json::from_slice(&b).ok());
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
@@ -233,7 +240,9 @@ impl RedisCache {
         let Ok(bytes) = serde_json::to_vec(value) else {
             return;
         };
-        let ttl_ms = u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl_ms = u64::try_from(self.config.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let _: Option<()> = self
             .run(redis::cmd("SET").arg(key).arg(bytes).arg("PX").arg(ttl_ms))
             .await;

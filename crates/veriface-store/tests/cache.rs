@@ -69,7 +69,9 @@ async fn postgres_repo() -> Arc<Database> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_fill_the_cache_and_every_write_invalidates_it() {
-    let redis = tokio::task::spawn_blocking(RedisServer::start).await.unwrap();
+    let redis = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(
         Database::connect(&DbConfig::sqlite_file(&dir.path().join("v.db")))
@@ -102,17 +104,29 @@ async fn reads_fill_the_cache_and_every_write_invalidates_it() {
     assert!(keys(&redis, "t1").await.is_empty());
     let s = repo.find_subject(&user("olga")).await.unwrap().unwrap();
     assert_eq!(s.template_count, 2);
-    assert_eq!(repo.list_templates(&user("olga"), &model).await.unwrap().len(), 2);
+    assert_eq!(
+        repo.list_templates(&user("olga"), &model)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     repo.delete_subject(&user("olga")).await.unwrap();
     assert!(keys(&redis, "t1").await.is_empty());
     assert_eq!(repo.find_subject(&user("olga")).await.unwrap(), None);
-    assert!(repo.list_templates(&user("olga"), &model).await.unwrap().is_empty());
+    assert!(repo
+        .list_templates(&user("olga"), &model)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_entries_expire_after_their_ttl() {
-    let redis = tokio::task::spawn_blocking(RedisServer::start).await.unwrap();
+    let redis = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
     let mut cfg = config(&redis, "t2");
     cfg.ttl = Duration::from_millis(300);
     let cache = RedisCache::connect(cfg).await.unwrap();
@@ -120,7 +134,9 @@ async fn cached_entries_expire_after_their_ttl() {
     let db = Database::connect(&DbConfig::sqlite_file(&dir.path().join("v.db")))
         .await
         .unwrap();
-    db.record_enrolment(&accepted("pia", "k", b"p")).await.unwrap();
+    db.record_enrolment(&accepted("pia", "k", b"p"))
+        .await
+        .unwrap();
     let s = db.find_subject(&user("pia")).await.unwrap().unwrap();
     cache.put_subject(&s).await;
     assert_eq!(cache.get_subject(&user("pia")).await, Some(s));
@@ -130,7 +146,9 @@ async fn cached_entries_expire_after_their_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_keeps_answering_from_postgres_while_redis_is_down() {
-    let mut redis = tokio::task::spawn_blocking(RedisServer::start).await.unwrap();
+    let mut redis = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
     let db = postgres_repo().await;
     let cache = Arc::new(RedisCache::connect(config(&redis, "t3")).await.unwrap());
     let repo = CachedRepo::new(db.clone(), cache.clone());
@@ -153,7 +171,10 @@ async fn service_keeps_answering_from_postgres_while_redis_is_down() {
 
     // Reads fall back to the database, quickly, and stay correct.
     let start = std::time::Instant::now();
-    assert_eq!(repo.find_subject(&user("quinn")).await.unwrap(), Some(before.clone()));
+    assert_eq!(
+        repo.find_subject(&user("quinn")).await.unwrap(),
+        Some(before.clone())
+    );
     assert_eq!(repo.cache_health().state, CacheState::Down);
     // Writes still land and are visible at once (no stale cache answers).
     repo.record_enrolment(&accepted("quinn", "k2", b"second photo"))
@@ -161,9 +182,23 @@ async fn service_keeps_answering_from_postgres_while_redis_is_down() {
         .unwrap();
     let after = repo.find_subject(&user("quinn")).await.unwrap().unwrap();
     assert_eq!(after.template_count, 2);
-    assert_eq!(repo.list_templates(&user("quinn"), &model).await.unwrap().len(), 2);
-    repo.record_enrolment(&accepted("rosa", "k3", b"rosa")).await.unwrap();
-    assert!(repo.find_subject(&user("rosa")).await.unwrap().unwrap().verified);
+    assert_eq!(
+        repo.list_templates(&user("quinn"), &model)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    repo.record_enrolment(&accepted("rosa", "k3", b"rosa"))
+        .await
+        .unwrap();
+    assert!(
+        repo.find_subject(&user("rosa"))
+            .await
+            .unwrap()
+            .unwrap()
+            .verified
+    );
     for _ in 0..50 {
         repo.find_subject(&user("quinn")).await.unwrap();
     }
@@ -187,7 +222,11 @@ async fn service_keeps_answering_from_postgres_while_redis_is_down() {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(
-        repo.find_subject(&user("quinn")).await.unwrap().unwrap().template_count,
+        repo.find_subject(&user("quinn"))
+            .await
+            .unwrap()
+            .unwrap()
+            .template_count,
         2
     );
     assert_eq!(repo.cache_health().state, CacheState::Up);
@@ -196,7 +235,9 @@ async fn service_keeps_answering_from_postgres_while_redis_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_entries_left_by_a_lost_invalidation_are_flushed_on_reconnect() {
-    let mut redis = tokio::task::spawn_blocking(RedisServer::start).await.unwrap();
+    let mut redis = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(
         Database::connect(&DbConfig::sqlite_file(&dir.path().join("v.db")))
@@ -205,7 +246,9 @@ async fn stale_entries_left_by_a_lost_invalidation_are_flushed_on_reconnect() {
     );
     let cache = Arc::new(RedisCache::connect(config(&redis, "t4")).await.unwrap());
     let repo = CachedRepo::new(db.clone(), cache.clone());
-    repo.record_enrolment(&accepted("sam", "k1", b"p")).await.unwrap();
+    repo.record_enrolment(&accepted("sam", "k1", b"p"))
+        .await
+        .unwrap();
     let cached = repo.find_subject(&user("sam")).await.unwrap().unwrap();
     assert_eq!(keys(&redis, "t4").await, vec!["t4:s:sam"]);
 
@@ -243,6 +286,8 @@ async fn stale_entries_left_by_a_lost_invalidation_are_flushed_on_reconnect() {
 
 #[tokio::test]
 async fn a_malformed_redis_url_is_refused() {
-    let err = RedisCache::connect(RedisConfig::new("http://nope")).await.unwrap_err();
+    let err = RedisCache::connect(RedisConfig::new("http://nope"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "invalid_redis_url");
 }

@@ -166,9 +166,18 @@ async fn redelivered_key_changes_nothing(db: &Database) {
         .unwrap();
     assert_eq!(again, RecordOutcome::Duplicate);
     let model = ModelId::current();
-    assert_eq!(db.list_templates(&user("bob"), &model).await.unwrap().len(), 1);
+    assert_eq!(
+        db.list_templates(&user("bob"), &model).await.unwrap().len(),
+        1
+    );
     assert_eq!(db.list_audit(&user("bob")).await.unwrap().len(), 1);
-    assert!(db.find_subject(&user("bob")).await.unwrap().unwrap().verified);
+    assert!(
+        db.find_subject(&user("bob"))
+            .await
+            .unwrap()
+            .unwrap()
+            .verified
+    );
 }
 
 async fn same_photo_under_a_new_key_stays_one_template(db: &Database) {
@@ -207,7 +216,11 @@ async fn rejection_sets_the_reason_until_a_face_is_enrolled(db: &Database) {
         .await
         .unwrap();
     let s = db.find_subject(&user("dave")).await.unwrap().unwrap();
-    assert_eq!(s.reason.as_deref(), Some("multiple_faces"), "latest reason wins");
+    assert_eq!(
+        s.reason.as_deref(),
+        Some("multiple_faces"),
+        "latest reason wins"
+    );
 
     db.record_enrolment(&accepted("dave", "k3", b"good", 1.0))
         .await
@@ -220,7 +233,10 @@ async fn rejection_sets_the_reason_until_a_face_is_enrolled(db: &Database) {
         .await
         .unwrap();
     let s = db.find_subject(&user("dave")).await.unwrap().unwrap();
-    assert!(s.verified, "a later bad photo does not unverify an enrolled face");
+    assert!(
+        s.verified,
+        "a later bad photo does not unverify an enrolled face"
+    );
     assert_eq!(s.reason, None);
     let audit = db.list_audit(&user("dave")).await.unwrap();
     let outcomes: Vec<_> = audit
@@ -274,7 +290,10 @@ async fn templates_page_by_id_and_filter_by_model(db: &Database) {
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
     assert_eq!(all.last().unwrap().id, wm.max_id);
     assert!(all.iter().all(|t| t.model == model));
-    assert_eq!(db.list_templates(&user("u0"), &model).await.unwrap().len(), 1);
+    assert_eq!(
+        db.list_templates(&user("u0"), &model).await.unwrap().len(),
+        1
+    );
 }
 
 async fn audit_log_is_append_only_and_pseudonymous(db: &Database) {
@@ -333,7 +352,11 @@ async fn erasure_removes_templates_jobs_and_keys_but_keeps_the_audit(db: &Databa
     assert!(report.subject);
     assert_eq!((report.templates, report.jobs), (2, 1));
     assert!(db.find_subject(&user("frank")).await.unwrap().is_none());
-    assert!(db.list_templates(&user("frank"), &model).await.unwrap().is_empty());
+    assert!(db
+        .list_templates(&user("frank"), &model)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(!db.is_recorded("k1").await.unwrap());
     assert_eq!(db.claim(Duration::from_secs(60)).await.unwrap(), None);
     assert_eq!(db.template_watermark(&model).await.unwrap().count, 1);
@@ -353,9 +376,14 @@ async fn concurrent_deliveries_of_one_key_record_once(db: &Database) {
         .map(|i| {
             let db = Arc::clone(&db);
             tokio::spawn(async move {
-                db.record_enrolment(&accepted("heidi", "same-key", format!("p{i}").as_bytes(), 1.0))
-                    .await
-                    .unwrap()
+                db.record_enrolment(&accepted(
+                    "heidi",
+                    "same-key",
+                    format!("p{i}").as_bytes(),
+                    1.0,
+                ))
+                .await
+                .unwrap()
             })
         })
         .collect();
@@ -367,7 +395,13 @@ async fn concurrent_deliveries_of_one_key_record_once(db: &Database) {
     }
     assert_eq!(recorded, 1);
     let model = ModelId::current();
-    assert_eq!(db.list_templates(&user("heidi"), &model).await.unwrap().len(), 1);
+    assert_eq!(
+        db.list_templates(&user("heidi"), &model)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn enrolment_of_an_erased_job_records_nothing(db: &Database) {
@@ -381,7 +415,10 @@ async fn enrolment_of_an_erased_job_records_nothing(db: &Database) {
     let mut rec = accepted("ivan", &format!("job:{}", job.0), b"x", 1.0);
     rec.job = Some(job);
     db.delete_subject(&user("ivan")).await.unwrap();
-    assert_eq!(db.record_enrolment(&rec).await.unwrap(), RecordOutcome::JobGone);
+    assert_eq!(
+        db.record_enrolment(&rec).await.unwrap(),
+        RecordOutcome::JobGone
+    );
     assert!(db.find_subject(&user("ivan")).await.unwrap().is_none());
     assert!(!db.is_recorded(&rec.idempotency_key).await.unwrap());
 
@@ -396,7 +433,9 @@ async fn enrolment_of_an_erased_job_records_nothing(db: &Database) {
     rec.idempotency_key = format!("job:{}", job.0);
     assert!(matches!(
         db.record_enrolment(&rec).await.unwrap(),
-        RecordOutcome::Recorded { template_id: Some(_) }
+        RecordOutcome::Recorded {
+            template_id: Some(_)
+        }
     ));
 }
 
@@ -425,15 +464,22 @@ async fn jobs_are_claimed_in_order_and_completed(db: &Database) {
     assert_eq!((j.id, j.attempts), (a, 1));
     assert_eq!(j.image, Bytes::from_static(b"first"));
     assert_eq!(j.username, user("judy"));
-    assert_eq!(db.find_job(a).await.unwrap().unwrap().state, JobState::Running);
+    assert_eq!(
+        db.find_job(a).await.unwrap().unwrap().state,
+        JobState::Running
+    );
     db.complete(a, "enrolled").await.unwrap();
     let s = db.find_job(a).await.unwrap().unwrap();
-    assert_eq!((s.state, s.reason.as_deref()), (JobState::Done, Some("enrolled")));
-    let image: Option<Vec<u8>> = sqlx::query_scalar("SELECT image FROM enrollment_jobs WHERE id = $1")
-        .bind(a.0)
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
+    assert_eq!(
+        (s.state, s.reason.as_deref()),
+        (JobState::Done, Some("enrolled"))
+    );
+    let image: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT image FROM enrollment_jobs WHERE id = $1")
+            .bind(a.0)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
     assert_eq!(image, None, "a finished job keeps no photo");
 
     assert_eq!(db.claim(lease).await.unwrap().unwrap().id, b);
@@ -477,7 +523,10 @@ async fn failed_jobs_retry_after_a_delay_or_give_up(db: &Database) {
     assert_eq!(j.attempts, 2);
     db.fail(id, "internal", None).await.unwrap();
     let s = db.find_job(id).await.unwrap().unwrap();
-    assert_eq!((s.state, s.reason.as_deref()), (JobState::Failed, Some("internal")));
+    assert_eq!(
+        (s.state, s.reason.as_deref()),
+        (JobState::Failed, Some("internal"))
+    );
     assert_eq!(db.claim(lease).await.unwrap(), None);
 }
 
@@ -530,7 +579,13 @@ async fn sqlite_file_keeps_its_data_across_reconnects() {
     .unwrap();
     db.close().await;
     let db = Database::connect(&cfg).await.unwrap();
-    assert!(db.find_subject(&user("nina")).await.unwrap().unwrap().verified);
+    assert!(
+        db.find_subject(&user("nina"))
+            .await
+            .unwrap()
+            .unwrap()
+            .verified
+    );
     assert!(db.claim(Duration::from_secs(5)).await.unwrap().is_some());
 }
 

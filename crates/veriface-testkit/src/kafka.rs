@@ -8,6 +8,10 @@
 //! let bootstrap = broker.bootstrap(); // 127.0.0.1:PORT
 //! ```
 
+// Test-harness code: a server that cannot start must fail the test loudly,
+// so `expect` with the reason is the intended behaviour here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -50,8 +54,11 @@ impl KafkaBroker {
         ]
         .map(String::from)
         .to_vec();
-        let process = ServerProcess::spawn("tansu", &program, &args, "TERM", Some(&dir), Some(&log));
-        wait_until("tansu", Duration::from_secs(30), Some(&log), || port_open(port));
+        let process =
+            ServerProcess::spawn("tansu", &program, &args, "TERM", Some(&dir), Some(&log));
+        wait_until("tansu", Duration::from_secs(30), Some(&log), || {
+            port_open(port)
+        });
         Self {
             port,
             program,

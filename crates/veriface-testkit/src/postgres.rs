@@ -12,6 +12,10 @@
 //! let url = pg.create_database(); // postgres://postgres@127.0.0.1:PORT/test_N
 //! ```
 
+// Test-harness code: a server that cannot start must fail the test loudly,
+// so `expect` with the reason is the intended behaviour here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -92,7 +96,16 @@ impl PostgresServer {
         let initdb = as_user(run_as, &bin.join("initdb"))
             .args(["-D"])
             .arg(&data)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
             .output()
             .expect("run initdb");
         assert!(
@@ -136,11 +149,20 @@ impl PostgresServer {
         );
         // The test process opens the log and hands the server the open
         // descriptor, so the server's user needs no rights on it.
-        let process = ServerProcess::spawn("postgres", &program, &cmd, "INT", Some(&dir), Some(&log));
+        let process =
+            ServerProcess::spawn("postgres", &program, &cmd, "INT", Some(&dir), Some(&log));
         let isready = bin.join("pg_isready");
         wait_until("postgres", Duration::from_secs(60), Some(&log), || {
             Command::new(&isready)
-                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
                 .status()
                 .is_ok_and(|s| s.success())
         });
@@ -175,9 +197,21 @@ impl PostgresServer {
     /// When `createdb` fails.
     pub fn create_database(&self) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!("test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "test_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
         let out = Command::new(self.bin.join("createdb"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", &name])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                &name,
+            ])
             .output()
             .expect("run createdb");
         assert!(

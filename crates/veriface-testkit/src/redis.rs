@@ -10,6 +10,10 @@
 //! redis.restart();
 //! ```
 
+// Test-harness code: a server that cannot start must fail the test loudly,
+// so `expect` with the reason is the intended behaviour here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -83,7 +87,14 @@ impl RedisServer {
         ]
         .map(String::from)
         .to_vec();
-        self.process = Some(ServerProcess::spawn("redis", &program, &args, "TERM", Some(&dir), Some(&log)));
+        self.process = Some(ServerProcess::spawn(
+            "redis",
+            &program,
+            &args,
+            "TERM",
+            Some(&dir),
+            Some(&log),
+        ));
         let port = self.port;
         wait_until("redis", Duration::from_secs(20), Some(&log), || {
             tcp_exchange(port, b"PING\r\n").is_some_and(|r| r.starts_with(b"+PONG"))

@@ -8,6 +8,10 @@
 //! removes the server's throwaway directory. So a server shared by every
 //! test of a binary (in a `static`) is still cleaned up.
 
+// Test-harness code: a server that cannot start must fail the test loudly,
+// so `expect` with the reason is the intended behaviour here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -74,7 +78,9 @@ impl ServerProcess {
             .env("STOP_SIGNAL", stop_signal)
             .env(
                 "CLEANUP_DIR",
-                cleanup_dir.map(|d| d.as_os_str().to_owned()).unwrap_or_default(),
+                cleanup_dir
+                    .map(|d| d.as_os_str().to_owned())
+                    .unwrap_or_default(),
             )
             .stdin(Stdio::piped())
             .stdout(out)
@@ -124,7 +130,12 @@ pub fn free_port() -> u16 {
 ///
 /// # Panics
 /// On timeout, naming `what` and `log`'s tail when given.
-pub fn wait_until(what: &str, timeout: Duration, log: Option<&Path>, mut ready: impl FnMut() -> bool) {
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    log: Option<&Path>,
+    mut ready: impl FnMut() -> bool,
+) {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if ready() {
@@ -134,7 +145,16 @@ pub fn wait_until(what: &str, timeout: Duration, log: Option<&Path>, mut ready: 
     }
     let tail = log
         .and_then(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))
+        .map(|s| {
+            s.lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .unwrap_or_default();
     panic!("{what} not ready after {timeout:?}\n{tail}");
 }

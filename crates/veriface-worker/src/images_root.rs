@@ -146,7 +146,10 @@ mod tests {
     fn refuses_paths_that_leave_the_root() {
         let (d, root) = setup();
         assert_eq!(root.resolve("../secret.jpg"), Err(PathError::OutsideRoot));
-        assert_eq!(root.resolve("sub/../../secret.jpg"), Err(PathError::OutsideRoot));
+        assert_eq!(
+            root.resolve("sub/../../secret.jpg"),
+            Err(PathError::OutsideRoot)
+        );
         let abs = d.path().join("secret.jpg").display().to_string();
         assert_eq!(root.resolve(&abs), Err(PathError::OutsideRoot));
         assert_eq!(root.resolve("/etc/passwd"), Err(PathError::OutsideRoot));
@@ -157,7 +160,8 @@ mod tests {
     #[test]
     fn refuses_symbolic_links_that_point_outside() {
         let (d, root) = setup();
-        std::os::unix::fs::symlink(d.path().join("secret.jpg"), root.path().join("link.jpg")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("secret.jpg"), root.path().join("link.jpg"))
+            .unwrap();
         assert_eq!(root.resolve("link.jpg"), Err(PathError::OutsideRoot));
     }
 

@@ -93,7 +93,9 @@ pub struct KafkaWorker {
 
 impl std::fmt::Debug for KafkaWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaWorker").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("KafkaWorker")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -246,7 +248,12 @@ impl KafkaWorker {
             }
             match self.producer.send(record, Duration::from_secs(10)).await {
                 Ok(_) => {
-                    tracing::info!(reason, partition = msg.partition(), offset = msg.offset(), "dead-lettered");
+                    tracing::info!(
+                        reason,
+                        partition = msg.partition(),
+                        offset = msg.offset(),
+                        "dead-lettered"
+                    );
                     return true;
                 }
                 Err((e, _)) => {
@@ -274,7 +281,8 @@ impl KafkaWorker {
 
 /// 0.5 s, 1 s, 2 s ... capped at 30 s.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << attempt.saturating_sub(1).min(6))).min(Duration::from_secs(30))
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.saturating_sub(1).min(6)))
+        .min(Duration::from_secs(30))
 }
 
 async fn sleep_unless_shutdown(d: Duration, shutdown: &watch::Receiver<bool>) -> bool {

@@ -47,7 +47,9 @@ impl EnrolMessage {
     /// # Errors
     /// [`MessageError`].
     pub fn parse(payload: Option<&[u8]>) -> Result<Self, MessageError> {
-        let bytes = payload.filter(|b| !b.is_empty()).ok_or(MessageError::Empty)?;
+        let bytes = payload
+            .filter(|b| !b.is_empty())
+            .ok_or(MessageError::Empty)?;
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|_| MessageError::InvalidJson)?;
         let obj = value.as_object().ok_or(MessageError::InvalidJson)?;
@@ -80,15 +82,24 @@ mod tests {
     #[test]
     fn classifies_each_malformed_message() {
         let code = |p: &[u8]| EnrolMessage::parse(Some(p)).unwrap_err().code();
-        assert_eq!(EnrolMessage::parse(None).unwrap_err().code(), "empty_message");
+        assert_eq!(
+            EnrolMessage::parse(None).unwrap_err().code(),
+            "empty_message"
+        );
         assert_eq!(code(b""), "empty_message");
         assert_eq!(code(b"not json"), "invalid_json");
         assert_eq!(code(b"[1,2]"), "invalid_json");
         assert_eq!(code(br#"{"username":"a"}"#), "missing_field");
         assert_eq!(code(br#"{"path":"a.jpg"}"#), "missing_field");
-        assert_eq!(code(br#"{"username":null,"path":"a.jpg"}"#), "missing_field");
+        assert_eq!(
+            code(br#"{"username":null,"path":"a.jpg"}"#),
+            "missing_field"
+        );
         assert_eq!(code(br#"{"username":5,"path":"a.jpg"}"#), "missing_field");
-        assert_eq!(code(br#"{"username":"a b","path":"a.jpg"}"#), "invalid_username");
+        assert_eq!(
+            code(br#"{"username":"a b","path":"a.jpg"}"#),
+            "invalid_username"
+        );
     }
 
     proptest! {

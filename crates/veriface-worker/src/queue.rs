@@ -145,7 +145,8 @@ impl QueueWorker {
                 self.queue.complete(id, code).await.map(|()| true)
             }
             Err(e) => {
-                let give_up = attempts >= self.config.max_attempts || e.kind() == ErrorKind::InvalidInput;
+                let give_up =
+                    attempts >= self.config.max_attempts || e.kind() == ErrorKind::InvalidInput;
                 tracing::warn!(job = id.0, attempts, error = %e, code = e.code(), give_up, "enrolment job failed");
                 let retry = (!give_up).then_some(self.config.retry_delay);
                 self.queue.fail(id, e.code(), retry).await.map(|()| give_up)

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use veriface_core::enrol::{EnrolOutcome, EnrolRequest, IdentityConfig, IdentityService};
-use veriface_core::identity::{
-    IdentityRepo, JobQueue, JobState, ModelId, NewJob, Username,
-};
+use veriface_core::identity::{IdentityRepo, JobQueue, JobState, ModelId, NewJob, Username};
 use veriface_core::ErrorKind;
 use veriface_store::db::{Database, DbConfig};
 use veriface_worker::{QueueWorker, QueueWorkerConfig};
@@ -96,7 +94,10 @@ async fn enrols_then_verifies_and_searches_real_photos() {
     // Erasure: gone from status, 1:1 and 1:N at once.
     let report = s.erase(&user("p05")).await.unwrap();
     assert!(report.subject && report.templates == 1);
-    assert_eq!(s.status(&user("p05")).await.unwrap_err().code(), "subject_not_found");
+    assert_eq!(
+        s.status(&user("p05")).await.unwrap_err().code(),
+        "subject_not_found"
+    );
     let err = s
         .verify(&user("p05"), Bytes::from(photo("person05/img16.jpg")), None)
         .await
@@ -115,8 +116,16 @@ async fn enrolment_records_each_rejection_reason_as_unverified() {
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("nf", no_face_png(), "no_face_detected"),
         ("two", two_faces_jpeg(), "multiple_faces"),
-        ("txt", b"this is not an image at all".to_vec(), "unsupported_image_format"),
-        ("cut", photo("person09/img25.jpg")[..2000].to_vec(), "invalid_image"),
+        (
+            "txt",
+            b"this is not an image at all".to_vec(),
+            "unsupported_image_format",
+        ),
+        (
+            "cut",
+            photo("person09/img25.jpg")[..2000].to_vec(),
+            "invalid_image",
+        ),
     ];
     for (u, bytes, reason) in cases {
         let out = enrol(&s, u, bytes, &format!("key-{u}")).await;
@@ -143,7 +152,13 @@ async fn enrolment_records_each_rejection_reason_as_unverified() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "subject_not_verified");
-    assert_eq!(db.template_watermark(&ModelId::current()).await.unwrap().count, 0);
+    assert_eq!(
+        db.template_watermark(&ModelId::current())
+            .await
+            .unwrap()
+            .count,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +179,14 @@ async fn queue_worker_drains_jobs_including_one_a_dead_worker_left_running() {
         .await
         .unwrap();
     // A worker claims job a and dies: its short lease expires.
-    assert_eq!(db.claim(Duration::from_millis(100)).await.unwrap().unwrap().id, a);
+    assert_eq!(
+        db.claim(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        a
+    );
     tokio::time::sleep(Duration::from_millis(150)).await;
 
     let config = QueueWorkerConfig {
@@ -196,7 +218,10 @@ async fn queue_worker_drains_jobs_including_one_a_dead_worker_left_running() {
         if states.iter().all(|s| *s == JobState::Done) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "jobs not done: {states:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jobs not done: {states:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop.send(true).unwrap();
@@ -212,10 +237,16 @@ async fn queue_worker_drains_jobs_including_one_a_dead_worker_left_running() {
     assert!(!s.status(&user("qb")).await.unwrap().verified);
     assert!(s.status(&user("qc")).await.unwrap().verified);
     let model = ModelId::current();
-    assert_eq!(db.list_templates(&user("qa"), &model).await.unwrap().len(), 1);
+    assert_eq!(
+        db.list_templates(&user("qa"), &model).await.unwrap().len(),
+        1
+    );
     let images: Vec<Option<Vec<u8>>> = sqlx::query_scalar("SELECT image FROM enrollment_jobs")
         .fetch_all(db.pool())
         .await
         .unwrap();
-    assert!(images.iter().all(Option::is_none), "finished jobs keep no photo");
+    assert!(
+        images.iter().all(Option::is_none),
+        "finished jobs keep no photo"
+    );
 }

@@ -21,9 +21,7 @@ use veriface_core::identity::{IdentityRepo, ModelId, Username};
 use veriface_store::db::{Database, DbConfig};
 use veriface_testkit::kafka::KafkaBroker;
 use veriface_testkit::postgres::PostgresServer;
-use veriface_worker::{
-    Disposition, ImagesRoot, KafkaConfig, KafkaWorker, Processor, WorkerStats,
-};
+use veriface_worker::{Disposition, ImagesRoot, KafkaConfig, KafkaWorker, Processor, WorkerStats};
 
 use common::{engine, no_face_png, photo, two_faces_jpeg};
 
@@ -88,14 +86,20 @@ struct Setup {
 }
 
 async fn setup(topic: &str) -> Setup {
-    let broker = tokio::task::spawn_blocking(KafkaBroker::start).await.unwrap();
+    let broker = tokio::task::spawn_blocking(KafkaBroker::start)
+        .await
+        .unwrap();
     let dlq = format!("{topic}.dlq");
     broker.create_topic(topic, 1);
     broker.create_topic(&dlq, 1);
     let url = tokio::task::spawn_blocking(|| PostgresServer::shared().create_database())
         .await
         .unwrap();
-    let db = Arc::new(Database::connect(&DbConfig::from_url(&url).unwrap()).await.unwrap());
+    let db = Arc::new(
+        Database::connect(&DbConfig::from_url(&url).unwrap())
+            .await
+            .unwrap(),
+    );
     let service = Arc::new(IdentityService::new(
         db.clone(),
         engine(),
@@ -152,7 +156,11 @@ async fn consumer_enrols_photos_and_routes_every_bad_message_while_it_keeps_goin
     let images = s.root.path().join("images");
     write(&images, "good1.jpg", &photo("person09/img25.jpg"));
     write(&images, "good2.jpg", &photo("person10/img46.jpg"));
-    write(&images, "notimage.jpg", b"plain text pretending to be a photo");
+    write(
+        &images,
+        "notimage.jpg",
+        b"plain text pretending to be a photo",
+    );
     write(&images, "noface.png", &no_face_png());
     write(&images, "two.jpg", &two_faces_jpeg());
     write(s.root.path(), "secret.jpg", &photo("person03/img51.jpg"));
@@ -184,7 +192,10 @@ async fn consumer_enrols_photos_and_routes_every_bad_message_while_it_keeps_goin
         .process(Some(messages[8].as_bytes()), format!("kafka:enrol:{p}:{o}"))
         .await
         .unwrap();
-    assert!(matches!(first, Disposition::Processed(EnrolOutcome::Enrolled { .. })));
+    assert!(matches!(
+        first,
+        Disposition::Processed(EnrolOutcome::Enrolled { .. })
+    ));
     write(&images, "good1.jpg", &photo("person09/img25.jpg"));
 
     let db = s.db.clone();
@@ -207,7 +218,12 @@ async fn consumer_enrols_photos_and_routes_every_bad_message_while_it_keeps_goin
     let dlq = read_topic(&bootstrap, "enrol.dlq", 5).await;
     let reasons: BTreeMap<i64, String> = dlq
         .iter()
-        .map(|d| (d["offset"].as_i64().unwrap(), d["reason"].as_str().unwrap().to_string()))
+        .map(|d| {
+            (
+                d["offset"].as_i64().unwrap(),
+                d["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let want: BTreeMap<i64, String> = [
         (coords[0].1, "invalid_json"),
@@ -245,7 +261,11 @@ async fn consumer_enrols_photos_and_routes_every_bad_message_while_it_keeps_goin
     let model = ModelId::current();
     for u in ["good1", "good2"] {
         assert!(s.db.find_subject(&user(u)).await.unwrap().unwrap().verified);
-        assert_eq!(s.db.list_templates(&user(u), &model).await.unwrap().len(), 1, "{u}");
+        assert_eq!(
+            s.db.list_templates(&user(u), &model).await.unwrap().len(),
+            1,
+            "{u}"
+        );
     }
     let left: Vec<String> = std::fs::read_dir(&images)
         .unwrap()
@@ -259,7 +279,12 @@ async fn consumer_enrols_photos_and_routes_every_bad_message_while_it_keeps_goin
 
     // Offsets were committed: a new worker in the group sees only new work.
     write(&images, "late.jpg", &photo("person05/img62.jpg"));
-    produce(&bootstrap, "enrol", br#"{"username":"late","path":"late.jpg"}"#).await;
+    produce(
+        &bootstrap,
+        "enrol",
+        br#"{"username":"late","path":"late.jpg"}"#,
+    )
+    .await;
     let db = s.db.clone();
     let stats = run_until(&s, || {
         let db = db.clone();

@@ -18,6 +18,6 @@ pub use ports::{
 };
 pub use types::{
     embedding_from_bytes, embedding_to_bytes, AuditAction, AuditEntry, EnrolDecision,
-    EnrolmentRecord, ErasureReport, ModelId, NewAuditEntry, NewTemplate, RecordOutcome,
-    SourceHash, SubjectStatus, Template, TemplateWatermark, Timestamp, Username,
+    EnrolmentRecord, ErasureReport, ModelId, NewAuditEntry, NewTemplate, RecordOutcome, SourceHash,
+    SubjectStatus, Template, TemplateWatermark, Timestamp, Username,
 };

@@ -36,11 +36,7 @@ fn template_from_row(row: &AnyRow) -> Result<Template> {
 }
 
 /// Binds an audit entry to [`INSERT_AUDIT`] and runs it on `conn`.
-async fn insert_audit(
-    conn: &mut sqlx::AnyConnection,
-    e: &NewAuditEntry,
-    now: i64,
-) -> Result<()> {
+async fn insert_audit(conn: &mut sqlx::AnyConnection, e: &NewAuditEntry, now: i64) -> Result<()> {
     sqlx::query(INSERT_AUDIT)
         .bind(e.username.audit_key())
         .bind(e.action.as_str())
@@ -173,11 +169,12 @@ impl IdentityRepo for Database {
     }
 
     async fn is_recorded(&self, idempotency_key: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 AS one FROM processed_deliveries WHERE idempotency_key = $1")
-            .bind(idempotency_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let row =
+            sqlx::query("SELECT 1 AS one FROM processed_deliveries WHERE idempotency_key = $1")
+                .bind(idempotency_key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
         Ok(row.is_some())
     }
 

@@ -18,11 +18,15 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use veriface_core::identity::{Cache, CachedRepo, NoCache};
 use veriface_core::{Error, Result};
+
+use crate::cache::{RedisCache, RedisConfig};
 
 /// Which SQL database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +126,9 @@ impl DbConfig {
 
     /// For SQLite, the file path (to create its directory).
     fn sqlite_path(&self) -> Option<PathBuf> {
-        (self.backend == Backend::Sqlite).then(|| sqlite::path_of_url(&self.url)).flatten()
+        (self.backend == Backend::Sqlite)
+            .then(|| sqlite::path_of_url(&self.url))
+            .flatten()
     }
 }
 
@@ -187,6 +193,37 @@ impl Database {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The identity store as the binaries wire it: the database, the cache and
+/// the cache-aside repository in front of both.
+#[derive(Debug, Clone)]
+pub struct IdentityStore {
+    /// The database (also the [`veriface_core::identity::JobQueue`]).
+    pub db: Arc<Database>,
+    /// Redis, or [`NoCache`].
+    pub cache: Arc<dyn Cache>,
+    /// What the use-cases should use as their `IdentityRepo`.
+    pub repo: Arc<CachedRepo>,
+}
+
+impl IdentityStore {
+    /// Opens the database named by `DATABASE_URL` (else the SQLite file in
+    /// `data_dir`) and, when `REDIS_URL` is set, the Redis cache (which may
+    /// be down: the store then serves from the database).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a malformed URL, [`Error::Unavailable`]
+    /// when the database cannot be reached or migrated.
+    pub async fn open_from_env(data_dir: &Path) -> Result<Self> {
+        let db = Arc::new(Database::connect(&DbConfig::from_env(data_dir)?).await?);
+        let cache: Arc<dyn Cache> = match RedisConfig::from_env() {
+            Some(cfg) => Arc::new(RedisCache::connect(cfg).await?),
+            None => Arc::new(NoCache),
+        };
+        let repo = Arc::new(CachedRepo::new(db.clone(), cache.clone()));
+        Ok(Self { db, cache, repo })
     }
 }
 
