@@ -92,13 +92,8 @@ impl FaceService {
         self.pool
             .run(move || {
                 let waited = called.elapsed();
-                let value = compare_images(
-                    &engine,
-                    (&a.0, &a.1),
-                    (&b.0, &b.1),
-                    &policy,
-                    threshold,
-                )?;
+                let value =
+                    compare_images(&engine, (&a.0, &a.1), (&b.0, &b.1), &policy, threshold)?;
                 Ok(Queued { value, waited })
             })
             .await

@@ -46,9 +46,11 @@ impl ImageName {
     /// exactly 32 lowercase hex digits, a dot and one of `jpg`, `png`,
     /// `bmp`, `gif`, `webp`.
     pub fn parse(s: &str) -> Result<Self> {
-        let invalid = || Error::InvalidInput {
+        let invalid = || {
+            Error::InvalidInput {
             code: "invalid_image_name",
             message: "image names are 32 lowercase hex digits and an extension, as returned by the upload".to_string(),
+        }
         };
         let (stem, ext) = s.split_once('.').ok_or_else(invalid)?;
         let hex_ok = stem.len() == HEX_LEN

@@ -231,7 +231,10 @@ fn strip_webp(b: &[u8]) -> Option<Vec<u8>> {
     if b.get(..4)? != b"RIFF" || b.get(8..12)? != b"WEBP" {
         return None;
     }
-    let riff_end = usize::try_from(le32(b, 4)?).ok()?.checked_add(8)?.min(b.len());
+    let riff_end = usize::try_from(le32(b, 4)?)
+        .ok()?
+        .checked_add(8)?
+        .min(b.len());
     let mut chunks: Vec<Vec<u8>> = Vec::new();
     let mut orientation = None;
     let mut i = 12;
@@ -242,7 +245,9 @@ fn strip_webp(b: &[u8]) -> Option<Vec<u8>> {
         let padded = end + (len & 1);
         let data = b.get(i + 8..end)?;
         match &kind {
-            b"EXIF" => orientation = tiff_orientation(data.strip_prefix(b"Exif\0\0").unwrap_or(data)),
+            b"EXIF" => {
+                orientation = tiff_orientation(data.strip_prefix(b"Exif\0\0").unwrap_or(data))
+            }
             b"XMP " => {}
             _ => chunks.push(b.get(i..padded.min(riff_end))?.to_vec()),
         }
@@ -336,7 +341,10 @@ mod tests {
             &base,
             &[
                 (0xE1, exif_with(6, secret)),
-                (0xE1, b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>secret</x:xmpmeta>".to_vec()),
+                (
+                    0xE1,
+                    b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>secret</x:xmpmeta>".to_vec(),
+                ),
                 (0xFE, b"a comment with a name".to_vec()),
                 (0xED, b"Photoshop 3.0\0IPTC".to_vec()),
             ],
@@ -370,7 +378,8 @@ mod tests {
 
     #[test]
     fn png_loses_text_chunks_and_keeps_pixels() {
-        let img = image::RgbImage::from_fn(9, 7, |x, y| image::Rgb([x as u8 * 20, y as u8 * 30, 7]));
+        let img =
+            image::RgbImage::from_fn(9, 7, |x, y| image::Rgb([x as u8 * 20, y as u8 * 30, 7]));
         let mut png = Vec::new();
         image::codecs::png::PngEncoder::new(&mut png)
             .write_image(img.as_raw(), 9, 7, image::ExtendedColorType::Rgb8)
@@ -394,14 +403,18 @@ mod tests {
 
     #[test]
     fn webp_without_metadata_round_trips() {
-        let img = image::RgbImage::from_fn(8, 6, |x, y| image::Rgb([x as u8 * 30, y as u8 * 40, 90]));
+        let img =
+            image::RgbImage::from_fn(8, 6, |x, y| image::Rgb([x as u8 * 30, y as u8 * 40, 90]));
         let mut webp = Vec::new();
         image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
             .write_image(img.as_raw(), 8, 6, image::ExtendedColorType::Rgb8)
             .unwrap();
         let stripped = strip_metadata(&webp, ImageFormat::Webp).unwrap();
         assert_eq!(stripped, webp);
-        assert_eq!(decode(&stripped, &DecodeLimits::default()).unwrap().image, img);
+        assert_eq!(
+            decode(&stripped, &DecodeLimits::default()).unwrap().image,
+            img
+        );
     }
 
     #[test]
