@@ -76,6 +76,13 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The inference pool and its wait queue are full: the server sheds
+    /// this request instead of queueing without bound.
+    #[error("the server is overloaded; retry in {retry_after_secs} s")]
+    Overloaded {
+        /// A hint for the client's `Retry-After`, in whole seconds (>= 1).
+        retry_after_secs: u64,
+    },
     /// The face engine failed for a reason that is not the caller's.
     #[error("face engine failure")]
     Engine(#[source] veriface_vision::Error),
@@ -107,7 +114,7 @@ impl Error {
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Conflict { .. } => ErrorKind::Conflict,
-            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Unavailable { .. } | Error::Overloaded { .. } => ErrorKind::Unavailable,
             Error::Engine(_) | Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -121,6 +128,7 @@ impl Error {
             | Error::NotFound { code, .. }
             | Error::Conflict { code, .. } => code,
             Error::Unavailable { .. } => "unavailable",
+            Error::Overloaded { .. } => "overloaded",
             Error::Engine(_) | Error::Internal(_) => "internal",
         }
     }

@@ -6,6 +6,11 @@
 //! Adapters implement the traits in [`ports`]; the binaries wire them.
 
 pub mod error;
+pub mod face;
+pub mod face_service;
+pub mod image_name;
+pub mod metadata;
+pub mod pool;
 pub mod ports;
 
 pub use error::{Error, ErrorKind, Result};

@@ -39,4 +39,13 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 
     /// A short name for logs and `/readyz` (`"local"`, `"s3"`).
     fn backend(&self) -> &'static str;
+
+    /// Checks that the backend answers (for `/readyz`). The default lists
+    /// a prefix that holds nothing, which costs one request and no data.
+    ///
+    /// # Errors
+    /// [`crate::Error::Unavailable`] when the backend fails.
+    async fn ping(&self) -> Result<()> {
+        self.list(".readyz").await.map(drop)
+    }
 }

@@ -5,3 +5,6 @@ pub mod kafka;
 pub mod postgres;
 pub mod redis;
 pub mod server;
+pub mod app;
+pub mod fixtures;
+pub mod s3;

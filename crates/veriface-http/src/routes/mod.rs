@@ -1,0 +1,8 @@
+//! The endpoints, one module per API family. Each module exposes
+//! `router() -> OpenApiRouter<AppState>`; [`crate::api_router`] merges them.
+
+pub mod compat;
+pub mod input;
+pub mod ops;
+pub mod seed000;
+pub mod v1;

@@ -1,0 +1,273 @@
+//! Wiring: the concrete backends behind the ports, the listener, and a
+//! graceful stop.
+//!
+//! [`Application::build`] binds its own listener, so a test can ask for
+//! port 0 and read the real port back before serving;
+//! [`Application::run_until_stopped`] serves until SIGINT/SIGTERM (or a
+//! [`ShutdownHandle`]), then stops accepting and lets in-flight requests
+//! finish, for at most the configured grace period.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use veriface_core::face::{FacePolicy, Threshold};
+use veriface_core::face_service::FaceService;
+use veriface_core::pool::InferencePool;
+use veriface_core::ports::BlobStore;
+use veriface_http::auth::{ApiKeys, RateLimit};
+use veriface_http::{AppState, HttpConfig};
+use veriface_store::blob::ObjectBlobStore;
+use veriface_vision::decode::DecodeLimits;
+use veriface_vision::engine::{DetectOptions, FaceEngine};
+
+use crate::config::Settings;
+use crate::telemetry;
+
+/// Stops a running [`Application`] gracefully (what SIGTERM does).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+impl ShutdownHandle {
+    /// Starts the graceful shutdown.
+    pub fn shutdown(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// A built, bound, not yet serving application.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+    grace: Duration,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Loads the models from `settings.models_dir` and builds.
+    ///
+    /// # Errors
+    /// Missing or corrupt models (the message names the install command),
+    /// an unusable data directory or S3 configuration, a port in use.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let dir = settings.models_dir.clone();
+        let engine = tokio::task::spawn_blocking(move || FaceEngine::load(&dir))
+            .await
+            .context("loading the models")?
+            .with_context(|| {
+                format!(
+                    "loading the face models from {}",
+                    settings.models_dir.display()
+                )
+            })?;
+        Self::build_with_engine(settings, Arc::new(engine)).await
+    }
+
+    /// Builds around an already loaded engine (tests share one across
+    /// apps: loading costs a second and 100 MB).
+    ///
+    /// # Errors
+    /// As [`Application::build`], minus the models.
+    pub async fn build_with_engine(
+        settings: Settings,
+        engine: Arc<FaceEngine>,
+    ) -> anyhow::Result<Self> {
+        let blobs: Arc<dyn BlobStore> = match &settings.s3 {
+            Some(s3) => Arc::new(ObjectBlobStore::s3(s3).context("configuring S3 storage")?),
+            None => Arc::new(
+                ObjectBlobStore::local(settings.blob_dir()).with_context(|| {
+                    format!(
+                        "opening the data directory {}",
+                        settings.blob_dir().display()
+                    )
+                })?,
+            ),
+        };
+        Self::build_with(settings, engine, blobs).await
+    }
+
+    /// Builds around an engine and a blob store.
+    ///
+    /// # Errors
+    /// A port in use or an invalid setting.
+    pub async fn build_with(
+        settings: Settings,
+        engine: Arc<FaceEngine>,
+        blobs: Arc<dyn BlobStore>,
+    ) -> anyhow::Result<Self> {
+        let mut detect = DetectOptions::fast();
+        if let Some(m) = settings.min_face_size {
+            detect.min_face_size = m;
+        }
+        let policy = FacePolicy {
+            limits: DecodeLimits {
+                // The body limit bounds what arrives; the decoder's own
+                // byte limit only has to admit it.
+                max_bytes: settings.body_limit.max(1),
+                max_width: settings.max_image_side,
+                max_height: settings.max_image_side,
+                max_pixels: settings.max_image_pixels,
+            },
+            detect,
+            num_jitters: 1,
+        };
+        let pool = InferencePool::new(settings.workers, settings.queue_capacity);
+        let faces = FaceService::new(engine, pool, policy);
+        let config = HttpConfig {
+            body_limit: settings.body_limit,
+            request_timeout: settings.request_timeout,
+            default_threshold: Threshold::parse(settings.threshold)
+                .context("VERIFACE_THRESHOLD")?,
+        };
+        let mut state = AppState::new(faces, blobs.clone(), config);
+        if !settings.api_keys.is_empty() {
+            state = state.with_api_keys(
+                ApiKeys::new(&settings.api_keys),
+                RateLimit {
+                    per_second: settings.rate_limit_per_second,
+                    burst: settings.rate_limit_burst,
+                },
+            );
+        }
+        if let Some(handle) = telemetry::metrics_handle() {
+            state = state.with_metrics(handle);
+        }
+        let router = veriface_http::router(state);
+
+        let addr = SocketAddr::new(settings.bind, settings.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        tracing::info!(
+            %addr,
+            store = blobs.backend(),
+            workers = settings.workers,
+            queue_capacity = settings.queue_capacity,
+            body_limit = settings.body_limit,
+            request_timeout_s = settings.request_timeout.as_secs(),
+            api_keys = settings.api_keys.len(),
+            "veriface is listening"
+        );
+        let (stop, _) = watch::channel(false);
+        Ok(Self {
+            listener,
+            router,
+            addr,
+            grace: settings.shutdown_grace,
+            stop: Arc::new(stop),
+        })
+    }
+
+    /// The bound port (the real one when 0 was asked for).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server as SIGTERM would.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.stop.clone())
+    }
+
+    /// Serves until SIGINT, SIGTERM or [`ShutdownHandle::shutdown`]; then
+    /// stops accepting connections and waits for in-flight requests, at
+    /// most the grace period.
+    ///
+    /// # Errors
+    /// An I/O error of the listener.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Self {
+            listener,
+            router,
+            grace,
+            stop,
+            ..
+        } = self;
+        let upkeep = spawn_metrics_upkeep();
+        let mut stopped = stop.subscribe();
+        let mut drain_started = stop.subscribe();
+        let signal = async move {
+            tokio::select! {
+                () = os_signal() => tracing::info!("signal received; draining in-flight requests"),
+                _ = stopped.wait_for(|s| *s) => tracing::info!("shutdown requested; draining in-flight requests"),
+            }
+        };
+        // The signal future above only fires once; the same watch channel
+        // tells the drain timer when it did.
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            signal.await;
+            stop.send_replace(true);
+        });
+        let deadline = async move {
+            let _ = drain_started.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        };
+        let out = tokio::select! {
+            res = serve => {
+                tracing::info!("stopped");
+                res
+            }
+            () = deadline => {
+                tracing::warn!(grace_s = grace.as_secs(), "grace period over; abandoning in-flight requests");
+                Ok(())
+            }
+        };
+        if let Some(task) = upkeep {
+            task.abort();
+        }
+        out
+    }
+}
+
+async fn os_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// The exporter keeps histogram data in per-thread buffers that upkeep
+/// folds in; without it memory grows between scrapes.
+fn spawn_metrics_upkeep() -> Option<tokio::task::JoinHandle<()>> {
+    let handle = telemetry::metrics_handle()?;
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    }))
+}

@@ -1,0 +1,152 @@
+//! The OpenAPI document validates (openapi-spec-validator, installed by
+//! scripts/deps/11-openapi-spec-validator.sh) and matches the routes.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use reqwest::{Method, StatusCode};
+use veriface_testkit::app::spawn_app;
+
+/// Every operation the server must have: the seeds' endpoints, the v1 API,
+/// operations and documentation. A route added without documentation, or
+/// documented without a route, fails the tests below.
+const EXPECTED: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("post", "/compare"),
+    ("post", "/upload_image1"),
+    ("post", "/upload_image2"),
+    ("get", "/get-image"),
+    ("post", "/get-image"),
+    ("delete", "/delete-image"),
+    ("post", "/delete-image"),
+    ("post", "/compare_images"),
+    ("post", "/v1/detect"),
+    ("post", "/v1/compare"),
+    ("post", "/v1/embed"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/docs"),
+];
+
+fn python_path() -> String {
+    let tools = std::env::var_os("VERIFACE_TOOLS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/veriface/tools"))
+        });
+    let mut paths: Vec<PathBuf> = tools.into_iter().map(|t| t.join("python")).collect();
+    if let Some(existing) = std::env::var_os("PYTHONPATH") {
+        paths.extend(std::env::split_paths(&existing));
+    }
+    std::env::join_paths(paths).unwrap().into_string().unwrap()
+}
+
+#[tokio::test]
+async fn the_document_validates_and_documents_exactly_the_routes() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+
+    // The official schema validator.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &text).unwrap();
+    let out = Command::new("python3")
+        .env("PYTHONPATH", python_path())
+        .args([
+            "-c",
+            "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint('valid')",
+        ])
+        .arg(&file)
+        .output()
+        .expect("python3 runs (needed for openapi-spec-validator)");
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator rejected the document (install it with scripts/deps/11-openapi-spec-validator.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = EXPECTED
+        .iter()
+        .map(|(m, p)| ((*m).to_string(), (*p).to_string()))
+        .collect();
+    assert_eq!(documented, expected);
+
+    // Every documented operation is served: none answers the router's
+    // not_found or method_not_allowed (bodies are left empty, so the
+    // handlers refuse them cheaply).
+    for (method, path) in &documented {
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert!(
+            status != StatusCode::NOT_FOUND || body.contains("image_not_found"),
+            "{method} {path}: {status} {body}"
+        );
+        assert_ne!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {body}"
+        );
+    }
+    // And an undocumented one is not.
+    let res = app.client.get(app.url("/v2/detect")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // Every operation has its error responses in the shared envelope.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert!(schemas.contains_key("ErrorEnvelope"));
+}
+
+#[tokio::test]
+async fn the_docs_page_is_self_contained_and_lists_every_path() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    for (_, path) in EXPECTED {
+        assert!(
+            html.contains(&format!("<code>{path}</code>")),
+            "{path} missing from /docs"
+        );
+    }
+    // Nothing is loaded from elsewhere: no scripts, no external styles.
+    assert!(!html.contains("<script"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "external reference in /docs"
+    );
+}
