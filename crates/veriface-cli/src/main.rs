@@ -5,6 +5,7 @@
 //! match, 2 an error (a JSON error object is written to stderr).
 
 mod output;
+mod serve;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,8 @@ enum Command {
         /// Second image.
         b: PathBuf,
     },
+    /// Run the HTTP service (see docs/api.md and docs/configuration.md).
+    Serve(serve::ServeArgs),
     /// Model file management.
     Models {
         #[command(subcommand)]
@@ -154,7 +157,8 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            "a subcommand is required (detect, embed, compare, models); see --help".to_string()
+            "a subcommand is required (detect, embed, compare, serve, models); see --help"
+                .to_string()
         }
         _ => {
             let rendered = e.to_string();
@@ -174,6 +178,7 @@ fn load_engine(dir: &Option<PathBuf>) -> Result<FaceEngine, CliError> {
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
+        Command::Serve(args) => serve::run(args, cli.models_dir),
         Command::Models {
             command: ModelsCommand::Check,
         } => {
