@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds and runs the `veriface` command-line tool in release mode, installing the pinned models
-# first. Arguments go to `veriface`; with none, it compares two photos of the same person from the
-# shared data set (../shared/data/faces, or $VERIFACE_SHARED_DIR/data/faces).
+# Builds and runs `veriface` in release mode, installing the pinned models first. With no arguments
+# it starts the HTTP service on its embedded defaults (`veriface serve`: http://127.0.0.1:5000,
+# uploads in ./data, no other service needed; see docs/configuration.md); with arguments they go
+# to `veriface`.
 #
-#   scripts/run.sh compare a.jpg b.jpg
-#   scripts/run.sh                      # the sample compare
+#   scripts/run.sh                              # the HTTP service (Ctrl-C stops it gracefully)
+#   PORT=8080 VERIFACE_BIND=0.0.0.0 scripts/run.sh
+#   scripts/run.sh serve --workers 2 --queue 8
+#   scripts/run.sh compare a.jpg b.jpg          # the command-line tool
 #
-# Exit status is veriface's: 0 match, 1 no match, 2 error. Honours CARGO_TARGET_DIR and
+# Exit status is veriface's: for compare 0 match, 1 no match, 2 error. Honours CARGO_TARGET_DIR and
 # VERIFACE_MODELS_DIR (default ./models).
 set -euo pipefail
 
@@ -16,14 +19,7 @@ export VERIFACE_MODELS_DIR="${VERIFACE_MODELS_DIR:-$root/models}"
 scripts/install-models.sh "$VERIFACE_MODELS_DIR" >&2
 
 if [ $# -eq 0 ]; then
-  faces="${VERIFACE_SHARED_DIR:-$root/../shared}/data/faces/images"
-  a="$faces/person02/img53.jpg"
-  b="$faces/person02/img56.jpg"
-  if [ ! -f "$a" ] || [ ! -f "$b" ]; then
-    echo "run.sh: no arguments and no sample photos in $faces; try: scripts/run.sh compare A.jpg B.jpg" >&2
-    exit 2
-  fi
-  set -- compare "$a" "$b"
+  set -- serve
 fi
 
 cargo build --release --quiet -p veriface-cli

@@ -6,6 +6,7 @@
 
 mod document;
 mod output;
+mod serve;
 mod worker;
 
 use std::io::Write;
@@ -86,6 +87,8 @@ enum Command {
     },
     /// Run the asynchronous verifier: the Kafka consumer when KAFKA_BROKERS is set, else the embedded job-queue worker.
     Worker(worker::WorkerArgs),
+    /// Run the HTTP service (see docs/api.md and docs/configuration.md).
+    Serve(serve::ServeArgs),
     /// Model file management.
     Models {
         #[command(subcommand)]
@@ -164,7 +167,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            "a subcommand is required (detect, embed, compare, document, models); see --help"
+            "a subcommand is required (detect, embed, compare, document, serve, worker, models); see --help"
                 .to_string()
         }
         _ => {
@@ -185,6 +188,7 @@ fn load_engine(dir: &Option<PathBuf>) -> Result<FaceEngine, CliError> {
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
+        Command::Serve(args) => serve::run(args, cli.models_dir),
         Command::Models {
             command: ModelsCommand::Check,
         } => {

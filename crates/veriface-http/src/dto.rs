@@ -24,6 +24,11 @@ pub fn f32_json(v: f32) -> f64 {
     v.to_string().parse().unwrap_or(f64::from(v))
 }
 
+/// Raw image bytes in a response (its schema: a binary string).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ImageBytes(pub Vec<u8>);
+
 /// A face box in pixels of the upright image, inclusive, clipped to it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BoxDto {

@@ -64,8 +64,8 @@ pub struct Settings {
     pub threshold: f32,
     /// API keys (`VERIFACE_API_KEYS`, comma-separated, and/or
     /// `VERIFACE_API_KEYS_FILE`, one per line); hashed at startup and then
-    /// dropped.
-    pub api_keys: Vec<String>,
+    /// dropped. Never printed by `Debug`.
+    pub api_keys: Vec<Secret>,
     /// Requests per second per key (`VERIFACE_RATE_LIMIT_PER_SECOND`,
     /// default 10; 0 disables).
     pub rate_limit_per_second: f64,
@@ -218,7 +218,7 @@ impl Settings {
                 v.split(',')
                     .map(str::trim)
                     .filter(|k| !k.is_empty())
-                    .map(String::from),
+                    .map(Secret::new),
             );
         }
         if let Some((_, path)) = first(&env, &["VERIFACE_API_KEYS_FILE"]) {
@@ -228,7 +228,7 @@ impl Settings {
                 text.lines()
                     .map(str::trim)
                     .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(String::from),
+                    .map(Secret::new),
             );
         }
         if let Some(v) = parse(&env, "VERIFACE_RATE_LIMIT_PER_SECOND")? {
@@ -440,7 +440,9 @@ mod tests {
         ])
         .unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(s.api_keys, ["a", "b", "file-key"]);
+        let keys: Vec<&str> = s.api_keys.iter().map(Secret::expose).collect();
+        assert_eq!(keys, ["a", "b", "file-key"]);
+        assert!(!format!("{s:?}").contains("file-key"));
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl Application {
         let mut state = AppState::new(faces, blobs.clone(), config);
         if !settings.api_keys.is_empty() {
             state = state.with_api_keys(
-                ApiKeys::new(&settings.api_keys),
+                ApiKeys::new(settings.api_keys.iter().map(|k| k.expose())),
                 RateLimit {
                     per_second: settings.rate_limit_per_second,
                     burst: settings.rate_limit_burst,

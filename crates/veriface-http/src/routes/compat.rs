@@ -51,7 +51,7 @@ pub async fn index() -> Json<StatusResponse> {
 /// Seed 004's request: two base64 images (plain or `data:` URIs).
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
-pub struct CompareJsonRequest {
+pub struct Seed004CompareRequest {
     /// The ID document photo, base64 or a data URI.
     #[schema(example = "data:image/jpeg;base64,/9j/4AAQSkZ...")]
     passport: String,
@@ -65,7 +65,7 @@ pub struct CompareJsonRequest {
 /// Seed 003's request: two files.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
-pub struct CompareMultipartRequest {
+pub struct Seed003CompareRequest {
     /// The reference image file.
     #[schema(value_type = String, format = Binary)]
     reference_image: Vec<u8>,
@@ -128,8 +128,8 @@ pub enum CompareResponse {
     path = "/compare",
     tag = "compatibility",
     request_body(content(
-        (CompareJsonRequest = "application/json"),
-        (CompareMultipartRequest = "multipart/form-data"),
+        (Seed004CompareRequest = "application/json"),
+        (Seed003CompareRequest = "multipart/form-data"),
     )),
     responses(
         (status = 200, description = "The comparison", body = CompareResponse),

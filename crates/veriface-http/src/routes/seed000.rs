@@ -23,7 +23,7 @@ use veriface_core::face::Descriptors;
 use veriface_core::image_name::ImageName;
 use veriface_core::metadata::strip_metadata;
 
-use crate::dto::{ComparisonDto, DetectionDto};
+use crate::dto::{ComparisonDto, DetectionDto, ImageBytes};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{
     body_kind, json_string, parse_form, parse_json_object, read_body, read_multipart, unsupported,
@@ -267,7 +267,7 @@ async fn fetch(state: AppState, req: Request) -> Result<Response, ApiError> {
     tag = "seed-000",
     params(("name" = String, Query, description = "The name returned by the upload")),
     responses(
-        (status = 200, description = "The stored bytes", content_type = "image/*", body = Vec<u8>),
+        (status = 200, description = "The stored bytes", content_type = "image/*", body = ImageBytes),
         (status = 400, description = "Missing or malformed name", body = ErrorEnvelope),
         (status = 404, description = "No image with that name", body = ErrorEnvelope),
     )
@@ -294,7 +294,7 @@ pub struct NameRequest {
         (NameRequest = "application/x-www-form-urlencoded"),
     )),
     responses(
-        (status = 200, description = "The stored bytes", content_type = "image/*", body = Vec<u8>),
+        (status = 200, description = "The stored bytes", content_type = "image/*", body = ImageBytes),
         (status = 400, description = "Missing or malformed name", body = ErrorEnvelope),
         (status = 404, description = "No image with that name", body = ErrorEnvelope),
     )

@@ -75,7 +75,7 @@ pub async fn detect(
 /// Two images and a threshold, as JSON.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
-pub struct CompareJsonRequest {
+pub struct V1CompareJsonRequest {
     /// First image, base64 or a data URI.
     a: String,
     /// Second image, base64 or a data URI.
@@ -87,7 +87,7 @@ pub struct CompareJsonRequest {
 /// Two images and a threshold, as multipart.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
-pub struct CompareMultipartRequest {
+pub struct V1CompareMultipartRequest {
     /// First image file.
     #[schema(value_type = String, format = Binary)]
     a: Vec<u8>,
@@ -105,8 +105,8 @@ pub struct CompareMultipartRequest {
     operation_id = "v1_compare",
     tag = "v1",
     request_body(content(
-        (CompareMultipartRequest = "multipart/form-data"),
-        (CompareJsonRequest = "application/json"),
+        (V1CompareMultipartRequest = "multipart/form-data"),
+        (V1CompareJsonRequest = "application/json"),
     )),
     responses(
         (status = 200, description = "The comparison (`images.a`, `images.b`)", body = ComparisonDto),

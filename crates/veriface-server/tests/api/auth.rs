@@ -1,6 +1,7 @@
 //! API keys and the per-key rate limit.
 
 use reqwest::StatusCode;
+use veriface_store::blob::Secret;
 use veriface_testkit::app::spawn_app_with;
 
 use crate::helpers::expect_error;
@@ -8,7 +9,7 @@ use crate::helpers::expect_error;
 #[tokio::test]
 async fn keys_are_required_everywhere_but_health_and_accepted_in_either_header() {
     let app = spawn_app_with(|s| {
-        s.api_keys = vec!["k-alpha".to_string(), "k-beta".to_string()];
+        s.api_keys = vec![Secret::new("k-alpha"), Secret::new("k-beta")];
         s.rate_limit_per_second = 100.0;
         s.rate_limit_burst = 100;
     })
@@ -60,7 +61,7 @@ async fn keys_are_required_everywhere_but_health_and_accepted_in_either_header()
 #[tokio::test]
 async fn each_key_has_its_own_rate_limit() {
     let app = spawn_app_with(|s| {
-        s.api_keys = vec!["k1".to_string(), "k2".to_string()];
+        s.api_keys = vec![Secret::new("k1"), Secret::new("k2")];
         s.rate_limit_per_second = 0.5;
         s.rate_limit_burst = 3;
     })

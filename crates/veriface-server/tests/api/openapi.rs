@@ -122,9 +122,60 @@ async fn the_document_validates_and_documents_exactly_the_routes() {
     let res = app.client.get(app.url("/v2/detect")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
-    // Every operation has its error responses in the shared envelope.
+    // Request bodies document the field names clients really send (a
+    // schema name used twice would make one endpoint show the other's).
+    let fields = |path: &str, content_type: &str| -> BTreeSet<String> {
+        let r = doc["paths"][path]["post"]["requestBody"]["content"][content_type]["schema"]
+            ["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} {content_type} has no schema"));
+        let name = r.rsplit('/').next().unwrap();
+        doc["components"]["schemas"][name]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let set = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| (*n).to_string())
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        fields("/compare", "application/json"),
+        set(&["passport", "face", "threshold"])
+    );
+    assert_eq!(
+        fields("/compare", "multipart/form-data"),
+        set(&["reference_image", "live_image", "threshold"])
+    );
+    assert_eq!(
+        fields("/v1/compare", "application/json"),
+        set(&["a", "b", "threshold"])
+    );
+    assert_eq!(
+        fields("/v1/compare", "multipart/form-data"),
+        set(&["a", "b", "threshold"])
+    );
+    assert_eq!(fields("/v1/detect", "multipart/form-data"), set(&["image"]));
+    assert_eq!(
+        fields("/upload_image1", "multipart/form-data"),
+        set(&["image"])
+    );
+    assert_eq!(
+        fields("/compare_images", "application/json"),
+        set(&["image1", "image2", "threshold"])
+    );
+    // Errors share the envelope.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     assert!(schemas.contains_key("ErrorEnvelope"));
+    assert_eq!(
+        doc["paths"]["/compare"]["post"]["responses"]["422"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/ErrorEnvelope"
+    );
 }
 
 #[tokio::test]
