@@ -64,6 +64,40 @@ fn naive_exact(ix_vectors: &[[f32; 128]], probe: &[f32; 128], threshold: f32) ->
         .count()
 }
 
+/// Nanoseconds this thread has spent on a CPU (Linux schedstat): on a
+/// shared machine the wall time criterion reports includes waiting for a
+/// core, this does not.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Median on-CPU time of one single-threaded search, printed beside
+/// criterion's wall times.
+fn report_cpu_time(n: usize, ix: &TemplateIndex, probe: &[f32; 128], one: &rayon::ThreadPool) {
+    // schedstat advances with scheduler ticks: time batches of searches
+    // long enough (about 100 ms) that the tick granularity does not show.
+    let batch = (1_000_000 / n).max(1);
+    let mut samples: Vec<u64> = (0..15)
+        .filter_map(|_| {
+            one.install(|| {
+                let t0 = thread_cpu_ns()?;
+                for _ in 0..batch {
+                    std::hint::black_box(ix.search(probe, 10, 0.6));
+                }
+                Some((thread_cpu_ns()? - t0) / batch as u64)
+            })
+        })
+        .collect();
+    samples.sort_unstable();
+    if let Some(m) = samples.get(samples.len() / 2) {
+        eprintln!(
+            "search_1n/index_one_core/{n}: median on-CPU time {:.3} ms",
+            *m as f64 / 1e6
+        );
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let one = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -75,6 +109,7 @@ fn bench(c: &mut Criterion) {
         let (ix, probe) = build(n);
         let hits = ix.search(&probe, 10, 0.6);
         assert_eq!(hits.len(), 1, "the planted template is found");
+        report_cpu_time(n, &ix, &probe, &one);
         g.bench_with_input(BenchmarkId::new("index_all_cores", n), &n, |b, _| {
             b.iter(|| ix.search(&probe, 10, 0.6))
         });

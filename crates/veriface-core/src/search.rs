@@ -135,6 +135,9 @@ impl TemplateIndex {
         let scan = |start: usize, end: usize| -> Vec<(f32, usize)> {
             let mut cand = Vec::new();
             for (r, v) in (start..end).zip(self.vectors[start * 128..end * 128].chunks_exact(128)) {
+                let Ok(v) = <&[f32; 128]>::try_from(v) else {
+                    continue;
+                };
                 let d2 = l2_squared(query, v);
                 if d2 <= limit {
                     cand.push((d2, r));
@@ -179,9 +182,11 @@ impl TemplateIndex {
 }
 
 /// Squared Euclidean distance in f32 with eight independent accumulators,
-/// a shape LLVM turns into packed SIMD arithmetic.
+/// a shape LLVM turns into packed SIMD arithmetic. Wider variants (16, 32
+/// lanes, AVX-512 via `target-cpu=native`) measured the same: the scan is
+/// bound by memory bandwidth, not arithmetic (`docs/benchmarks.md`).
 #[inline]
-pub fn l2_squared(a: &[f32; 128], b: &[f32]) -> f32 {
+pub fn l2_squared(a: &[f32; 128], b: &[f32; 128]) -> f32 {
     let mut acc = [0f32; 8];
     for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
         for i in 0..8 {
