@@ -17,6 +17,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export VERIFACE_MODELS_DIR="${VERIFACE_MODELS_DIR:-$root/models}"
 scripts/install-models.sh "$VERIFACE_MODELS_DIR" >&2
+# Build dependencies from Debian (idempotent): cmake for rdkafka's bundled librdkafka, Tesseract
+# and libclang for veriface-document's bindings. The test servers in scripts/deps/ are not needed.
+bash scripts/deps/05-cmake.sh >&2
+bash scripts/deps/20-tesseract.sh >&2
 
 if [ $# -eq 0 ]; then
   set -- serve
