@@ -27,6 +27,8 @@
 #   VERIFACE_IMAGE_STEPS_DIR  scratch directory (default: ~/.cache/veriface/image-steps); the
 #                         context copy sits at a fixed path there so that warm runs rebuild nothing
 set -euo pipefail
+# set -e alone exits without a word; say which line stopped the check.
+trap 'echo "check-image-steps: stopped by a failing command at line $LINENO" >&2' ERR
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -198,12 +200,18 @@ runtime_packages="libc6 libgcc-s1 libstdc++6 zlib1g libzstd1 liblzma5 libbz2-1.0
 if command -v apt-cache >/dev/null; then
   # shellcheck disable=SC2086
   runtime_packages+=" $(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-    --no-breaks --no-replaces --no-enhances $runtime_apt 2>/dev/null | grep -v '^ ' | sed 's/:.*//' | sort -u | tr '\n' ' ')"
+    --no-breaks --no-replaces --no-enhances $runtime_apt 2>/dev/null | grep -v '^ ' | sed 's/:.*//' | sort -u | tr '\n' ' ' || true)"
 fi
 if command -v dpkg >/dev/null && command -v ldd >/dev/null; then
   missing=()
   while read -r lib; do
-    pkg="$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1)"
+    # ldd prints /lib/... paths; on a merged-/usr system dpkg knows the
+    # file as /usr/lib/..., and a soname is a link to the real file.
+    pkg=""
+    for cand in "$lib" "/usr$lib" "$(readlink -f "$lib")"; do
+      pkg="$(dpkg -S "$cand" 2>/dev/null | head -1 | cut -d: -f1 || true)"
+      [ -n "$pkg" ] && break
+    done
     case " $runtime_packages " in *" ${pkg:-none} "*) ;; *) missing+=("$lib (${pkg:-no package})") ;; esac
   done < <(ldd "$img/usr/local/bin/veriface" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
   if [ "${#missing[@]}" -eq 0 ]; then
