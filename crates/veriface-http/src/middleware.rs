@@ -2,6 +2,7 @@
 //! metrics, error rendering, timeout, body-size precheck, API keys and rate
 //! limiting.
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -10,6 +11,7 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope, PendingError};
@@ -79,8 +81,14 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let started = Instant::now();
     let timeout = state.config.request_timeout;
     let response = async {
-        match tokio::time::timeout(timeout, next.run(req)).await {
-            Ok(res) => res,
+        // A panic in a handler would otherwise drop the connection without
+        // an answer; it becomes a logged 500 in the usual envelope.
+        let handled = AssertUnwindSafe(next.run(req)).catch_unwind();
+        match tokio::time::timeout(timeout, handled).await {
+            Ok(Ok(res)) => res,
+            Ok(Err(_)) => {
+                ApiError::internal(std::io::Error::other("a handler panicked")).into_response()
+            }
             Err(_) => {
                 tracing::warn!(timeout_s = timeout.as_secs_f64(), "request timed out");
                 ApiError::from(ErrorCode::Timeout)
