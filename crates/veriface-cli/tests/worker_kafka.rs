@@ -112,10 +112,22 @@ async fn enrolled(db: &Database, range: std::ops::Range<usize>) -> Vec<usize> {
     out
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut ok: impl AsyncFnMut() -> bool) {
+/// Polls `ok`; on timeout fails with the worker logs found in `logs` and
+/// the broker's.
+async fn wait_for(what: &str, env: &Env, timeout: Duration, mut ok: impl AsyncFnMut() -> bool) {
+    let logs = env.root.path();
     let deadline = Instant::now() + timeout;
     while !ok().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            let mut dump = String::new();
+            for run in ["run1.log", "run2.log", "run3.log"] {
+                if let Ok(log) = std::fs::read_to_string(logs.join(run)) {
+                    dump.push_str(&format!("--- {run}\n{log}\n"));
+                }
+            }
+            let broker = env.broker.log_tail(200);
+            panic!("timed out waiting for {what}\n{dump}--- broker\n{broker}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -181,6 +193,7 @@ async fn worker_killed_mid_batch_and_restarted_processes_every_message_once() {
     let mut w = env.spawn_worker(&logs.join("run1.log"));
     wait_for(
         "the first enrolments",
+        &env,
         Duration::from_secs(120),
         async || enrolled(&db, 0..first_batch).await.len() >= 2,
     )
@@ -188,13 +201,21 @@ async fn worker_killed_mid_batch_and_restarted_processes_every_message_once() {
     w.kill().unwrap();
     w.wait().unwrap();
     let at_kill = enrolled(&db, 0..first_batch).await;
+    eprintln!("enrolled when SIGKILL landed: {at_kill:?}");
     assert!(at_kill.len() < first_batch, "killed mid-batch: {at_kill:?}");
     assert_files_outlive_their_enrolment(&env, &db, 0..first_batch).await;
 
-    // 2. Restart: the batch completes, nothing twice.
+    // 2. Restart: the batch completes, nothing twice. The restart waits out
+    // the group's session timeout (10 s), as an orchestrator's restart
+    // backoff would: tansu 0.6 keeps a SIGKILLed leader in a rebalance that
+    // a new member joins at once, hands the newcomer an empty assignment,
+    // and never rebalances again after evicting the dead leader (Kafka
+    // proper completes that rebalance when the session times out).
+    tokio::time::sleep(Duration::from_secs(12)).await;
     let mut w = env.spawn_worker(&logs.join("run2.log"));
     wait_for(
         "the whole first batch",
+        &env,
         Duration::from_secs(180),
         async || enrolled(&db, 0..first_batch).await.len() == first_batch,
     )
@@ -204,6 +225,7 @@ async fn worker_killed_mid_batch_and_restarted_processes_every_message_once() {
     produce(&env.broker.bootstrap(), (first_batch..total).map(msg)).await;
     wait_for(
         "an enrolment of the second batch",
+        &env,
         Duration::from_secs(120),
         async || !enrolled(&db, first_batch..total).await.is_empty(),
     )
@@ -228,13 +250,20 @@ async fn worker_killed_mid_batch_and_restarted_processes_every_message_once() {
     // 4. Restart once more: the rest completes; what run 2 finished was
     // committed, so nothing comes back as a redelivery.
     let mut w = env.spawn_worker(&logs.join("run3.log"));
-    wait_for("the second batch", Duration::from_secs(180), async || {
-        enrolled(&db, first_batch..total).await.len() == total - first_batch
-    })
+    wait_for(
+        "the second batch",
+        &env,
+        Duration::from_secs(180),
+        async || enrolled(&db, first_batch..total).await.len() == total - first_batch,
+    )
     .await;
     signal(&w, "TERM");
     assert!(w.wait().unwrap().success());
     let run3 = std::fs::read_to_string(logs.join("run3.log")).unwrap();
+    for (run, log) in [("run2", &run2), ("run3", &run3)] {
+        let stopped = log.lines().find(|l| l.contains("kafka worker stopped"));
+        eprintln!("{run}: {}", stopped.unwrap_or("(no stop line)"));
+    }
     assert!(run3.contains("duplicates: 0"), "{run3}");
 
     // Exactly once in effect: one template and one enrolment decision per

@@ -23,6 +23,7 @@ use crate::server::{find_program, free_port, port_open, server_dir, wait_until, 
 pub struct KafkaBroker {
     port: u16,
     program: PathBuf,
+    log: PathBuf,
     _process: ServerProcess,
 }
 
@@ -62,6 +63,7 @@ impl KafkaBroker {
         Self {
             port,
             program,
+            log,
             _process: process,
         }
     }
@@ -69,6 +71,13 @@ impl KafkaBroker {
     /// `host:port` for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The last `lines` lines of the broker's log (for failure messages).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// Creates a topic.
