@@ -19,3 +19,6 @@ pub use error::{Error, ErrorKind, Result};
 pub mod enrol;
 pub mod identity;
 pub mod search;
+
+// Verification sessions (issue 5).
+pub mod session;
