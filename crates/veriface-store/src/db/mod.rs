@@ -1,4 +1,5 @@
-//! The identity store in SQL: one implementation of
+//! The identity and session stores in SQL: one implementation of
+//! [`veriface_core::session::SessionRepo`] (verification sessions) and of
 //! [`veriface_core::identity::IdentityRepo`] and
 //! [`veriface_core::identity::JobQueue`] over sqlx's `Any` driver, for a
 //! SQLite file (the default, in the data directory) or PostgreSQL (when
@@ -15,6 +16,7 @@ mod identity;
 mod jobs;
 mod migrations;
 pub mod postgres;
+mod sessions;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
