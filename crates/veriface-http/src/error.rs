@@ -327,7 +327,7 @@ mod tests {
 
     /// Codes that domain errors reach the API with (see
     /// `veriface_core::Error::code` and `ImageError::code`).
-    const DOMAIN_CODES: [&str; 13] = [
+    const DOMAIN_CODES: [&str; 20] = [
         "empty_image",
         "image_too_large",
         "unsupported_image_format",
@@ -341,6 +341,14 @@ mod tests {
         "unavailable",
         "internal",
         "invalid_key",
+        // Verification sessions (issue 5).
+        veriface_core::session::types::SESSION_NOT_FOUND,
+        veriface_core::session::types::INVALID_SIDE,
+        veriface_core::session::state::INVALID_TRANSITION,
+        veriface_core::session::state::SESSION_EXPIRED,
+        veriface_core::session::service::SCANS_INCOMPLETE,
+        veriface_core::session::service::INVALID_WEBHOOK_URL,
+        veriface_core::session::service::WEBHOOKS_DISABLED,
     ];
 
     #[test]

@@ -32,7 +32,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ErrorCode};
-pub use state::{AppState, HttpConfig};
+pub use state::{AppState, HttpConfig, Sessions};
 
 /// Every API family's routes, documented, without layers or state.
 pub fn api_router() -> OpenApiRouter<AppState> {
@@ -41,6 +41,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::seed000::router())
         .merge(routes::v1::router())
         .merge(routes::ops::router())
+        .merge(routes::sessions::router())
+        .merge(routes::pages::router())
         .merge(openapi::router())
 }
 

@@ -28,7 +28,18 @@ pub struct RequestId(pub String);
 
 /// Paths that keep answering without an API key (orchestrator probes and
 /// seed 004's liveness check).
-pub const PUBLIC_PATHS: [&str; 3] = ["/", "/healthz", "/readyz"];
+pub const PUBLIC_PATHS: [&str; 4] = ["/", "/healthz", "/readyz", "/test_page"];
+
+/// Path prefixes of the verification-session calls a user's phone makes:
+/// it has no API key, and the unguessable session id in the path is its
+/// credential (`start` and `cancel` stay behind the key).
+pub const SESSION_PATH_PREFIXES: [&str; 3] =
+    ["/api/scan/", "/api/verification/check_status/", "/verify/"];
+
+/// True for the paths [`SESSION_PATH_PREFIXES`] covers.
+pub fn is_session_path(path: &str) -> bool {
+    SESSION_PATH_PREFIXES.iter().any(|p| path.starts_with(p))
+}
 
 /// Paths whose errors carry seed 004's `success: false` and `message`.
 const SEED004_PATHS: [&str; 2] = ["/", "/compare"];
@@ -213,7 +224,10 @@ pub async fn check_length(State(state): State<AppState>, req: Request, next: Nex
 /// Requires an API key when keys are configured (except on
 /// [`PUBLIC_PATHS`]) and spends one token of the key's rate limit.
 pub async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !state.keys.enabled() || PUBLIC_PATHS.contains(&req.uri().path()) {
+    if !state.keys.enabled()
+        || PUBLIC_PATHS.contains(&req.uri().path())
+        || is_session_path(req.uri().path())
+    {
         return next.run(req).await;
     }
     let presented = req

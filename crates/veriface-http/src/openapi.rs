@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ErrorBody, ErrorEnvelope};
-use crate::middleware::PUBLIC_PATHS;
+use crate::middleware::{is_session_path, PUBLIC_PATHS};
 use crate::state::AppState;
 
 /// The document's fixed parts; paths are added by the routers.
@@ -22,7 +22,7 @@ use crate::state::AppState;
 #[openapi(
     info(
         title = "veriface",
-        description = "Self-hosted identity verification: face detection, 1:1 face comparison of an ID photo and a selfie, and the endpoints of the services veriface replaces (seeds 000, 003, 004). Errors are `{\"error\": {\"code\", \"message\", \"request_id\"}}`; codes are listed in docs/api-errors.md.",
+        description = "Self-hosted identity verification: face detection, 1:1 face comparison of an ID photo and a selfie, and verification sessions with ID document reading (seed 002), and the endpoints of the services veriface replaces (seeds 000, 002, 003, 004). Errors are `{\"error\": {\"code\", \"message\", \"request_id\"}}`; codes are listed in docs/api-errors.md.",
         license(name = "Apache-2.0")
     ),
     tags(
@@ -30,6 +30,8 @@ use crate::state::AppState;
         (name = "seed-000", description = "Seed 000: upload, fetch, delete and compare stored images"),
         (name = "v1", description = "veriface's own API"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "sessions", description = "Seed 002: verification sessions (ID front, ID back, selfie; document reading and face comparison). The scan calls and check_status need no API key: the session id is their credential"),
+        (name = "pages", description = "Seed 002's pages: the test page and the session page (camera capture on a phone, QR code on a desktop)"),
         (name = "documentation", description = "This document and its readable page"),
     ),
     components(schemas(ErrorEnvelope, ErrorBody)),
@@ -78,7 +80,7 @@ impl ApiDocument {
             SecurityRequirement::new("api_key", Vec::<String>::new()),
         ];
         for (path, item) in doc.paths.paths.iter_mut() {
-            let public = PUBLIC_PATHS.contains(&path.as_str());
+            let public = PUBLIC_PATHS.contains(&path.as_str()) || is_session_path(path);
             for op in [
                 &mut item.get,
                 &mut item.post,

@@ -12,6 +12,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use veriface_core::face::Threshold;
 use veriface_core::face_service::FaceService;
 use veriface_core::ports::BlobStore;
+use veriface_core::session::SessionService;
 
 use crate::auth::{ApiKeys, RateLimit, RateLimiter};
 
@@ -51,6 +52,19 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Renders `/metrics`; `None` when no recorder is installed.
     pub metrics: Option<PrometheusHandle>,
+    /// Verification sessions; `None` answers their routes with 503.
+    pub sessions: Option<Sessions>,
+}
+
+/// What the session routes and pages need.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    /// The use-cases.
+    pub service: SessionService,
+    /// The base URL the session pages are reached at from a phone
+    /// (`VERIFACE_PUBLIC_URL`, e.g. `https://kyc.example.com`); `None`
+    /// derives it from each request's `Host` header.
+    pub public_url: Option<String>,
 }
 
 impl AppState {
@@ -63,7 +77,14 @@ impl AppState {
             keys: Arc::new(ApiKeys::default()),
             limiter: Arc::new(RateLimiter::new(RateLimit::default())),
             metrics: None,
+            sessions: None,
         }
+    }
+
+    /// Serves the verification sessions.
+    pub fn with_sessions(mut self, sessions: Sessions) -> Self {
+        self.sessions = Some(sessions);
+        self
     }
 
     /// Requires these keys, limited per key.

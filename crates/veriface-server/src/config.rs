@@ -77,6 +77,83 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Log filter (`RUST_LOG`, default `info`).
     pub log_filter: String,
+    /// Verification sessions (issue 5).
+    pub sessions: SessionSettings,
+}
+
+/// Verification sessions: expiry, the public URL of the pages, webhooks,
+/// the background processor.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// How long a session may stay unconfirmed (`VERIFACE_SESSION_TTL_SECS`,
+    /// default 1800).
+    pub ttl: Duration,
+    /// The base URL phones reach the pages at (`VERIFACE_PUBLIC_URL`, e.g.
+    /// `https://kyc.example.com`; default: the request's `Host`).
+    pub public_url: Option<String>,
+    /// The webhook signing key (`VERIFACE_WEBHOOK_SECRET`); without it,
+    /// `start` refuses webhook URLs. Never printed by `Debug`.
+    pub webhook_secret: Option<Secret>,
+    /// Webhook attempts before giving up (`VERIFACE_WEBHOOK_MAX_ATTEMPTS`,
+    /// default 8).
+    pub webhook_max_attempts: u32,
+    /// Wait after the first failed delivery, doubled after each further
+    /// one up to 1 hour (`VERIFACE_WEBHOOK_RETRY_BASE_MS`, default 2000).
+    pub webhook_retry_base: Duration,
+    /// Processing attempts before a session goes to review as
+    /// `processing_failed` (`VERIFACE_SESSION_MAX_ATTEMPTS`, default 3).
+    pub max_attempts: u32,
+    /// How often the processor looks for confirmed sessions
+    /// (`VERIFACE_SESSION_POLL_MS`, default 500).
+    pub poll: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(30 * 60),
+            public_url: None,
+            webhook_secret: None,
+            webhook_max_attempts: 8,
+            webhook_retry_base: Duration::from_secs(2),
+            max_attempts: 3,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+impl SessionSettings {
+    fn from_lookup(env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut s = Self::default();
+        if let Some(v) = parse::<u64>(env, "VERIFACE_SESSION_TTL_SECS")? {
+            if v == 0 {
+                bail!("VERIFACE_SESSION_TTL_SECS must be above 0");
+            }
+            s.ttl = Duration::from_secs(v);
+        }
+        if let Some((_, v)) = first(env, &["VERIFACE_PUBLIC_URL"]) {
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                bail!("VERIFACE_PUBLIC_URL must start with http:// or https://");
+            }
+            s.public_url = Some(v.trim_end_matches('/').to_string());
+        }
+        if let Some((_, v)) = first(env, &["VERIFACE_WEBHOOK_SECRET"]) {
+            s.webhook_secret = Some(Secret::new(v));
+        }
+        if let Some(v) = parse(env, "VERIFACE_WEBHOOK_MAX_ATTEMPTS")? {
+            s.webhook_max_attempts = v;
+        }
+        if let Some(v) = parse(env, "VERIFACE_WEBHOOK_RETRY_BASE_MS")? {
+            s.webhook_retry_base = Duration::from_millis(v);
+        }
+        if let Some(v) = parse(env, "VERIFACE_SESSION_MAX_ATTEMPTS")? {
+            s.max_attempts = v;
+        }
+        if let Some(v) = parse::<u64>(env, "VERIFACE_SESSION_POLL_MS")? {
+            s.poll = Duration::from_millis(v.max(10));
+        }
+        Ok(s)
+    }
 }
 
 /// Command-line overrides (the `veriface serve` flags).
@@ -127,6 +204,7 @@ impl Default for Settings {
             s3: None,
             log_format: LogFormat::Json,
             log_filter: "info".to_string(),
+            sessions: SessionSettings::default(),
         }
     }
 }
@@ -238,6 +316,7 @@ impl Settings {
             s.rate_limit_burst = v;
         }
         s.s3 = s3_from(&env);
+        s.sessions = SessionSettings::from_lookup(&env)?;
         if let Some((_, v)) = first(&env, &["VERIFACE_LOG_FORMAT"]) {
             s.log_format = match v.to_ascii_lowercase().as_str() {
                 "json" => LogFormat::Json,

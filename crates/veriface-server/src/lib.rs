@@ -13,6 +13,7 @@
 //! ```
 
 pub mod config;
+pub mod sessions;
 pub mod startup;
 pub mod telemetry;
 

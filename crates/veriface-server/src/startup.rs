@@ -18,13 +18,17 @@ use veriface_core::face::{FacePolicy, Threshold};
 use veriface_core::face_service::FaceService;
 use veriface_core::pool::InferencePool;
 use veriface_core::ports::BlobStore;
+use veriface_core::session::SessionService;
 use veriface_http::auth::{ApiKeys, RateLimit};
-use veriface_http::{AppState, HttpConfig};
+use veriface_http::{AppState, HttpConfig, Sessions};
 use veriface_store::blob::ObjectBlobStore;
+use veriface_store::db::{Database, DbConfig};
 use veriface_vision::decode::DecodeLimits;
 use veriface_vision::engine::{DetectOptions, FaceEngine};
 
 use crate::config::Settings;
+use crate::sessions::processor::{Processor, ProcessorConfig};
+use crate::sessions::webhook::{self, WebhookConfig};
 use crate::telemetry;
 
 /// Stops a running [`Application`] gracefully (what SIGTERM does).
@@ -45,6 +49,14 @@ pub struct Application {
     addr: SocketAddr,
     grace: Duration,
     stop: Arc<watch::Sender<bool>>,
+    background: Background,
+}
+
+/// The session processor and webhook sender, started with the server.
+struct Background {
+    db: Arc<Database>,
+    processor: Processor,
+    webhooks: Option<(SessionService, WebhookConfig)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -131,7 +143,44 @@ impl Application {
             default_threshold: Threshold::parse(settings.threshold)
                 .context("VERIFACE_THRESHOLD")?,
         };
-        let mut state = AppState::new(faces, blobs.clone(), config);
+        let db_config = DbConfig::from_env(&settings.data_dir).context("DATABASE_URL")?;
+        let db = Arc::new(
+            Database::connect(&db_config)
+                .await
+                .with_context(|| format!("opening the {} database", db_config.backend().name()))?,
+        );
+        let sset = &settings.sessions;
+        let session_service =
+            SessionService::new(db.clone(), blobs.clone(), sset.ttl, policy.limits)
+                .with_webhooks(sset.webhook_secret.is_some());
+        let processor = Processor::new(
+            session_service.clone(),
+            faces.clone(),
+            ProcessorConfig {
+                poll: sset.poll,
+                lease: Duration::from_secs(300),
+                max_attempts: sset.max_attempts.max(1),
+                threshold: config.default_threshold,
+                sweep: Duration::from_secs(30).min(sset.ttl),
+            },
+        );
+        let webhooks = sset.webhook_secret.clone().map(|secret| {
+            (
+                session_service.clone(),
+                WebhookConfig {
+                    secret,
+                    max_attempts: sset.webhook_max_attempts.max(1),
+                    retry_base: sset.webhook_retry_base,
+                    retry_max: Duration::from_secs(3600),
+                    timeout: Duration::from_secs(10),
+                    poll: sset.poll,
+                },
+            )
+        });
+        let mut state = AppState::new(faces, blobs.clone(), config).with_sessions(Sessions {
+            service: session_service,
+            public_url: sset.public_url.clone(),
+        });
         if !settings.api_keys.is_empty() {
             state = state.with_api_keys(
                 ApiKeys::new(settings.api_keys.iter().map(|k| k.expose())),
@@ -154,6 +203,7 @@ impl Application {
         tracing::info!(
             %addr,
             store = blobs.backend(),
+            database = db.backend().name(),
             workers = settings.workers,
             queue_capacity = settings.queue_capacity,
             body_limit = settings.body_limit,
@@ -168,6 +218,11 @@ impl Application {
             addr,
             grace: settings.shutdown_grace,
             stop: Arc::new(stop),
+            background: Background {
+                db,
+                processor,
+                webhooks,
+            },
         })
     }
 
@@ -198,9 +253,18 @@ impl Application {
             router,
             grace,
             stop,
+            background,
             ..
         } = self;
         let upkeep = spawn_metrics_upkeep();
+        // Stopped after the HTTP drain: a session being processed is left
+        // at its next await point, and its lease makes the next start
+        // resume it.
+        let processor = tokio::spawn(background.processor.run(stop.subscribe()));
+        let sender = background
+            .webhooks
+            .map(|(service, config)| tokio::spawn(webhook::run(service, config, stop.subscribe())));
+        let stop_background = stop.clone();
         let mut stopped = stop.subscribe();
         let mut drain_started = stop.subscribe();
         let signal = async move {
@@ -232,6 +296,16 @@ impl Application {
         if let Some(task) = upkeep {
             task.abort();
         }
+        stop_background.send_replace(true);
+        for task in std::iter::once(processor).chain(sender) {
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a session task did not stop in time");
+            }
+        }
+        background.db.close().await;
         out
     }
 }

@@ -84,6 +84,11 @@ pub const REASONS: &[ReasonRule] = &[
         rejects: false,
         meaning: "the selfie shows more than one face",
     },
+    ReasonRule {
+        code: "processing_failed",
+        rejects: false,
+        meaning: "processing failed on every attempt (a dependency kept failing); nothing was decided about the person",
+    },
 ];
 
 /// What the processor found.

@@ -25,6 +25,10 @@ use crate::{Error, Result};
 
 /// The code of a confirm before every image was uploaded (409).
 pub const SCANS_INCOMPLETE: &str = "scans_incomplete";
+/// The code of a malformed webhook URL (400).
+pub const INVALID_WEBHOOK_URL: &str = "invalid_webhook_url";
+/// The code of a webhook URL given to a server without a signing secret (400).
+pub const WEBHOOKS_DISABLED: &str = "webhooks_disabled";
 
 /// The session use-cases; cheap to clone.
 #[derive(Debug, Clone)]
@@ -33,6 +37,7 @@ pub struct SessionService {
     blobs: Arc<dyn BlobStore>,
     ttl: Duration,
     limits: DecodeLimits,
+    webhooks: bool,
 }
 
 /// The blob key of a session's image.
@@ -54,7 +59,15 @@ impl SessionService {
             blobs,
             ttl,
             limits,
+            webhooks: false,
         }
+    }
+
+    /// Accepts webhook URLs at [`SessionService::start`] (the server turns
+    /// this on when it has a signing secret).
+    pub fn with_webhooks(mut self, enabled: bool) -> Self {
+        self.webhooks = enabled;
+        self
     }
 
     /// The repository (for the processor).
@@ -72,11 +85,24 @@ impl SessionService {
         self.ttl
     }
 
-    /// Starts a session.
+    /// Starts a session, optionally with a webhook URL that is told the
+    /// final state.
     ///
     /// # Errors
+    /// `invalid_webhook_url` (400) for a URL that is not `http(s)://`,
+    /// `webhooks_disabled` (400) when the server has no signing secret;
     /// [`Error::Unavailable`] when the database fails.
     pub async fn start(&self, webhook_url: Option<String>) -> Result<Session> {
+        if let Some(url) = &webhook_url {
+            if !self.webhooks {
+                return Err(Error::InvalidInput {
+                    code: WEBHOOKS_DISABLED,
+                    message: "this server sends no webhooks (VERIFACE_WEBHOOK_SECRET is not set)"
+                        .to_string(),
+                });
+            }
+            check_webhook_url(url)?;
+        }
         let now = Timestamp::now();
         let id = SessionId::generate()?;
         self.repo
@@ -257,9 +283,60 @@ impl SessionService {
     }
 }
 
+/// Checks a webhook URL: `http://` or `https://` with a host, at most
+/// 2048 bytes, no whitespace or control characters.
+///
+/// # Errors
+/// [`Error::InvalidInput`] with code [`INVALID_WEBHOOK_URL`].
+pub fn check_webhook_url(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host = rest.and_then(|r| r.split(['/', '?', '#']).next());
+    let ok = url.len() <= 2048
+        && host.is_some_and(|h| !h.is_empty() && !h.starts_with(':') && !h.contains('@'))
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput {
+            code: INVALID_WEBHOOK_URL,
+            message:
+                "`webhook_url` must be an http:// or https:// URL with a host (no credentials)"
+                    .to_string(),
+        })
+    }
+}
+
 fn conflict(state: SessionState, action: Action) -> Error {
     Error::Conflict {
         code: INVALID_TRANSITION,
         message: format!("cannot {} a session that is {state}", action.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_must_be_http_with_a_host_and_no_credentials() {
+        for ok in ["http://127.0.0.1:8080/hook", "https://example.com/a?b=c"] {
+            assert!(check_webhook_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ftp://example.com/",
+            "http://",
+            "https:///path",
+            "http://user:pw@example.com/",
+            "http://exa mple.com/",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(
+                check_webhook_url(bad).unwrap_err().code(),
+                INVALID_WEBHOOK_URL,
+                "{bad}"
+            );
+        }
     }
 }

@@ -4,5 +4,7 @@
 pub mod compat;
 pub mod input;
 pub mod ops;
+pub mod pages;
 pub mod seed000;
+pub mod sessions;
 pub mod v1;

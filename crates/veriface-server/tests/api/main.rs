@@ -11,4 +11,5 @@ mod load;
 mod openapi;
 mod operations;
 mod seed000;
+mod sessions;
 mod v1;

@@ -29,6 +29,14 @@ const EXPECTED: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("post", "/api/verification/start"),
+    ("delete", "/api/verification/cancel/{session_id}"),
+    ("post", "/api/scan/add/{session_id}"),
+    ("post", "/api/scan/restart/{session_id}"),
+    ("post", "/api/scan/confirm/{session_id}"),
+    ("get", "/api/verification/check_status/{session_id}"),
+    ("get", "/test_page"),
+    ("get", "/verify/{session_id}"),
 ];
 
 fn python_path() -> String {
