@@ -14,15 +14,21 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use veriface_core::enrol::{IdentityConfig, IdentityService};
 use veriface_core::face::{FacePolicy, Threshold};
 use veriface_core::face_service::FaceService;
+use veriface_core::identity::JobQueue;
 use veriface_core::pool::InferencePool;
 use veriface_core::ports::BlobStore;
 use veriface_http::auth::{ApiKeys, RateLimit};
+use veriface_http::state::IdentityState;
 use veriface_http::{AppState, HttpConfig};
 use veriface_store::blob::ObjectBlobStore;
+use veriface_store::cache::RedisConfig;
+use veriface_store::db::{Database, DbConfig, IdentityStore, SQLITE_FILE};
 use veriface_vision::decode::DecodeLimits;
 use veriface_vision::engine::{DetectOptions, FaceEngine};
+use veriface_worker::{QueueWaker, QueueWorker, QueueWorkerConfig};
 
 use crate::config::Settings;
 use crate::telemetry;
@@ -45,6 +51,8 @@ pub struct Application {
     addr: SocketAddr,
     grace: Duration,
     stop: Arc<watch::Sender<bool>>,
+    db: Arc<Database>,
+    worker: Option<QueueWorker>,
 }
 
 impl std::fmt::Debug for Application {
@@ -124,6 +132,32 @@ impl Application {
             num_jitters: 1,
         };
         let pool = InferencePool::new(settings.workers, settings.queue_capacity);
+        let store = open_identity_store(&settings).await?;
+        let identity = Arc::new(
+            IdentityService::new(
+                store.repo.clone(),
+                Arc::clone(&engine),
+                IdentityConfig {
+                    limits: policy.limits,
+                    detect: policy.detect,
+                    threshold: settings.threshold,
+                    ..IdentityConfig::default()
+                },
+            )
+            // Enrolments, verifications and searches share the request
+            // pool's cores instead of oversubscribing them.
+            .with_inference_limit(pool.permits()),
+        );
+        let enqueued = Arc::new(tokio::sync::Notify::new());
+        let jobs: Arc<dyn JobQueue> = store.db.clone();
+        let worker = settings.embedded_worker.then(|| {
+            QueueWorker::new(
+                Arc::clone(&jobs),
+                Arc::clone(&identity),
+                QueueWorkerConfig::default(),
+            )
+            .with_waker(QueueWaker::from_notify(Arc::clone(&enqueued)))
+        });
         let faces = FaceService::new(engine, pool, policy);
         let config = HttpConfig {
             body_limit: settings.body_limit,
@@ -131,7 +165,12 @@ impl Application {
             default_threshold: Threshold::parse(settings.threshold)
                 .context("VERIFACE_THRESHOLD")?,
         };
-        let mut state = AppState::new(faces, blobs.clone(), config);
+        let mut state = AppState::new(faces, blobs.clone(), config).with_identity(IdentityState {
+            service: identity,
+            jobs,
+            cache: store.cache.clone(),
+            enqueued,
+        });
         if !settings.api_keys.is_empty() {
             state = state.with_api_keys(
                 ApiKeys::new(settings.api_keys.iter().map(|k| k.expose())),
@@ -159,6 +198,9 @@ impl Application {
             body_limit = settings.body_limit,
             request_timeout_s = settings.request_timeout.as_secs(),
             api_keys = settings.api_keys.len(),
+            database = store.db.backend().name(),
+            cache = store.cache.health().backend,
+            embedded_worker = worker.is_some(),
             "veriface is listening"
         );
         let (stop, _) = watch::channel(false);
@@ -168,6 +210,8 @@ impl Application {
             addr,
             grace: settings.shutdown_grace,
             stop: Arc::new(stop),
+            db: store.db,
+            worker,
         })
     }
 
@@ -198,9 +242,18 @@ impl Application {
             router,
             grace,
             stop,
+            db,
+            worker,
             ..
         } = self;
         let upkeep = spawn_metrics_upkeep();
+        // The embedded enrolment worker stops with the server: it finishes
+        // the job in hand (a job cut short is requeued when its lease ends).
+        let stop_worker = Arc::clone(&stop);
+        let worker = worker.map(|w| {
+            let stopped = stop.subscribe();
+            tokio::spawn(async move { w.run(stopped).await })
+        });
         let mut stopped = stop.subscribe();
         let mut drain_started = stop.subscribe();
         let signal = async move {
@@ -232,8 +285,37 @@ impl Application {
         if let Some(task) = upkeep {
             task.abort();
         }
+        stop_worker.send_replace(true);
+        if let Some(task) = worker {
+            match tokio::time::timeout(grace, task).await {
+                Ok(Ok(jobs)) => tracing::info!(jobs, "enrolment worker stopped"),
+                Ok(Err(e)) => tracing::error!(error = %e, "enrolment worker failed"),
+                Err(_) => tracing::warn!("enrolment worker still busy after the grace period"),
+            }
+        }
+        db.close().await;
         out
     }
+}
+
+/// The database named by the settings (else the SQLite file in the data
+/// directory) and the optional Redis cache.
+async fn open_identity_store(settings: &Settings) -> anyhow::Result<IdentityStore> {
+    let db = match &settings.database_url {
+        Some(url) => DbConfig::from_url(url.expose()).context("DATABASE_URL")?,
+        None => DbConfig::sqlite_file(&settings.data_dir.join(SQLITE_FILE)),
+    };
+    let redis = settings
+        .redis_url
+        .as_ref()
+        .map(|u| RedisConfig::new(u.expose()));
+    IdentityStore::open(&db, redis)
+        .await
+        .map_err(|e| {
+            let cause = std::error::Error::source(&e).map(ToString::to_string);
+            anyhow::anyhow!("{e}{}", cause.map(|c| format!(": {c}")).unwrap_or_default())
+        })
+        .context("opening the identity database")
 }
 
 async fn os_signal() {
