@@ -158,10 +158,6 @@ fn signal(child: &Child, sig: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-// Not yet run green here: tansu (the Kafka-protocol broker) had not finished building on the
-// shared, saturated machine when this landed. Run with `scripts/install-tansu.sh` then
-// `cargo test -- --ignored`; tracked in issue 4's notes.
-#[ignore = "needs tansu (scripts/install-tansu.sh); not yet verified, see issue 4"]
 async fn worker_killed_mid_batch_and_restarted_processes_every_message_once() {
     let broker = tokio::task::spawn_blocking(KafkaBroker::start)
         .await

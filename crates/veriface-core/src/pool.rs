@@ -68,6 +68,12 @@ impl InferencePool {
         self.inner.workers
     }
 
+    /// The worker slots themselves, for work that is queued elsewhere (the
+    /// enrolment jobs) but must share these cores with the requests.
+    pub fn permits(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.inner.slots)
+    }
+
     /// How many jobs may wait for a worker.
     pub fn queue_capacity(&self) -> usize {
         self.inner.queue_capacity

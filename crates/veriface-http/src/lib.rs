@@ -40,6 +40,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::compat::router())
         .merge(routes::seed000::router())
         .merge(routes::v1::router())
+        .merge(routes::identity::router())
         .merge(routes::ops::router())
         .merge(routes::sessions::router())
         .merge(routes::pages::router())

@@ -29,6 +29,7 @@ use crate::state::AppState;
         (name = "compatibility", description = "Seed 004 (`GET /`, JSON `POST /compare`) and seed 003 (multipart `POST /compare`)"),
         (name = "seed-000", description = "Seed 000: upload, fetch, delete and compare stored images"),
         (name = "v1", description = "veriface's own API"),
+        (name = "identity", description = "Seed 001's verifier over HTTP: enrolment through the durable queue, subject status, 1:1 verify, 1:N search, erasure"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "sessions", description = "Seed 002: verification sessions (ID front, ID back, selfie; document reading and face comparison). The scan calls and check_status need no API key: the session id is their credential"),
         (name = "pages", description = "Seed 002's pages: the test page and the session page (camera capture on a phone, QR code on a desktop)"),

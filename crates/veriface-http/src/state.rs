@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use veriface_core::enrol::IdentityService;
 use veriface_core::face::Threshold;
 use veriface_core::face_service::FaceService;
+use veriface_core::identity::{Cache, JobQueue};
 use veriface_core::ports::BlobStore;
 use veriface_core::session::SessionService;
 
@@ -52,8 +54,26 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Renders `/metrics`; `None` when no recorder is installed.
     pub metrics: Option<PrometheusHandle>,
+    /// The identity store (enrolments, 1:1, 1:N, erasure); `None` when the
+    /// server runs without a database (its routes then answer 503
+    /// `unavailable`).
+    pub identity: Option<IdentityState>,
     /// Verification sessions; `None` answers their routes with 503.
     pub sessions: Option<Sessions>,
+}
+
+/// The identity use-cases and the embedded enrolment queue.
+#[derive(Clone)]
+pub struct IdentityState {
+    /// Enrol, verify, search, erase.
+    pub service: Arc<IdentityService>,
+    /// Where `POST /v1/enrollments` puts its jobs.
+    pub jobs: Arc<dyn JobQueue>,
+    /// The cache in front of the store, for `/readyz`.
+    pub cache: Arc<dyn Cache>,
+    /// Notified after each enqueue, so an in-process worker starts at once
+    /// instead of at its next poll.
+    pub enqueued: Arc<tokio::sync::Notify>,
 }
 
 /// What the session routes and pages need.
@@ -77,8 +97,15 @@ impl AppState {
             keys: Arc::new(ApiKeys::default()),
             limiter: Arc::new(RateLimiter::new(RateLimit::default())),
             metrics: None,
+            identity: None,
             sessions: None,
         }
+    }
+
+    /// Serves the identity routes from these use-cases.
+    pub fn with_identity(mut self, identity: IdentityState) -> Self {
+        self.identity = Some(identity);
+        self
     }
 
     /// Serves the verification sessions.

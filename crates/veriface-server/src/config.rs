@@ -73,6 +73,17 @@ pub struct Settings {
     pub rate_limit_burst: u32,
     /// S3 storage, when a bucket is configured.
     pub s3: Option<S3Config>,
+    /// The identity database (`DATABASE_URL`: `postgres://...` or
+    /// `sqlite:...`; default: the SQLite file `<data_dir>/veriface.db`).
+    /// Never printed by `Debug` (it may hold a password).
+    pub database_url: Option<Secret>,
+    /// The Redis cache in front of it (`REDIS_URL`; default none). Never
+    /// printed by `Debug`.
+    pub redis_url: Option<Secret>,
+    /// Whether the server drains the enrolment queue itself
+    /// (`VERIFACE_EMBEDDED_WORKER`, default true; set false when separate
+    /// `veriface worker` processes do).
+    pub embedded_worker: bool,
     /// Log format (`VERIFACE_LOG_FORMAT`: `json` (default) or `pretty`).
     pub log_format: LogFormat,
     /// Log filter (`RUST_LOG`, default `info`).
@@ -202,6 +213,9 @@ impl Default for Settings {
             rate_limit_per_second: 10.0,
             rate_limit_burst: 20,
             s3: None,
+            database_url: None,
+            redis_url: None,
+            embedded_worker: true,
             log_format: LogFormat::Json,
             log_filter: "info".to_string(),
             sessions: SessionSettings::default(),
@@ -316,6 +330,19 @@ impl Settings {
             s.rate_limit_burst = v;
         }
         s.s3 = s3_from(&env);
+        if let Some((_, v)) = first(&env, &["DATABASE_URL"]) {
+            s.database_url = Some(Secret::new(v.trim()));
+        }
+        if let Some((_, v)) = first(&env, &["REDIS_URL"]) {
+            s.redis_url = Some(Secret::new(v.trim()));
+        }
+        if let Some((_, v)) = first(&env, &["VERIFACE_EMBEDDED_WORKER"]) {
+            s.embedded_worker = match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                other => bail!("VERIFACE_EMBEDDED_WORKER={other:?} is invalid: use true or false"),
+            };
+        }
         s.sessions = SessionSettings::from_lookup(&env)?;
         if let Some((_, v)) = first(&env, &["VERIFACE_LOG_FORMAT"]) {
             s.log_format = match v.to_ascii_lowercase().as_str() {

@@ -14,17 +14,22 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use veriface_core::enrol::{IdentityConfig, IdentityService};
 use veriface_core::face::{FacePolicy, Threshold};
 use veriface_core::face_service::FaceService;
+use veriface_core::identity::JobQueue;
 use veriface_core::pool::InferencePool;
 use veriface_core::ports::BlobStore;
 use veriface_core::session::SessionService;
 use veriface_http::auth::{ApiKeys, RateLimit};
+use veriface_http::state::IdentityState;
 use veriface_http::{AppState, HttpConfig, Sessions};
 use veriface_store::blob::ObjectBlobStore;
-use veriface_store::db::{Database, DbConfig};
+use veriface_store::cache::RedisConfig;
+use veriface_store::db::{Database, DbConfig, IdentityStore, SQLITE_FILE};
 use veriface_vision::decode::DecodeLimits;
 use veriface_vision::engine::{DetectOptions, FaceEngine};
+use veriface_worker::{QueueWaker, QueueWorker, QueueWorkerConfig};
 
 use crate::config::Settings;
 use crate::sessions::processor::{Processor, ProcessorConfig};
@@ -49,12 +54,13 @@ pub struct Application {
     addr: SocketAddr,
     grace: Duration,
     stop: Arc<watch::Sender<bool>>,
+    db: Arc<Database>,
+    worker: Option<QueueWorker>,
     background: Background,
 }
 
 /// The session processor and webhook sender, started with the server.
 struct Background {
-    db: Arc<Database>,
     processor: Processor,
     webhooks: Option<(SessionService, WebhookConfig)>,
 }
@@ -136,6 +142,32 @@ impl Application {
             num_jitters: 1,
         };
         let pool = InferencePool::new(settings.workers, settings.queue_capacity);
+        let store = open_identity_store(&settings).await?;
+        let identity = Arc::new(
+            IdentityService::new(
+                store.repo.clone(),
+                Arc::clone(&engine),
+                IdentityConfig {
+                    limits: policy.limits,
+                    detect: policy.detect,
+                    threshold: settings.threshold,
+                    ..IdentityConfig::default()
+                },
+            )
+            // Enrolments, verifications and searches share the request
+            // pool's cores instead of oversubscribing them.
+            .with_inference_limit(pool.permits()),
+        );
+        let enqueued = Arc::new(tokio::sync::Notify::new());
+        let jobs: Arc<dyn JobQueue> = store.db.clone();
+        let worker = settings.embedded_worker.then(|| {
+            QueueWorker::new(
+                Arc::clone(&jobs),
+                Arc::clone(&identity),
+                QueueWorkerConfig::default(),
+            )
+            .with_waker(QueueWaker::from_notify(Arc::clone(&enqueued)))
+        });
         let faces = FaceService::new(engine, pool, policy);
         let config = HttpConfig {
             body_limit: settings.body_limit,
@@ -143,15 +175,9 @@ impl Application {
             default_threshold: Threshold::parse(settings.threshold)
                 .context("VERIFACE_THRESHOLD")?,
         };
-        let db_config = DbConfig::from_env(&settings.data_dir).context("DATABASE_URL")?;
-        let db = Arc::new(
-            Database::connect(&db_config)
-                .await
-                .with_context(|| format!("opening the {} database", db_config.backend().name()))?,
-        );
         let sset = &settings.sessions;
         let session_service =
-            SessionService::new(db.clone(), blobs.clone(), sset.ttl, policy.limits)
+            SessionService::new(store.db.clone(), blobs.clone(), sset.ttl, policy.limits)
                 .with_webhooks(sset.webhook_secret.is_some());
         let processor = Processor::new(
             session_service.clone(),
@@ -177,10 +203,17 @@ impl Application {
                 },
             )
         });
-        let mut state = AppState::new(faces, blobs.clone(), config).with_sessions(Sessions {
-            service: session_service,
-            public_url: sset.public_url.clone(),
-        });
+        let mut state = AppState::new(faces, blobs.clone(), config)
+            .with_identity(IdentityState {
+                service: identity,
+                jobs,
+                cache: store.cache.clone(),
+                enqueued,
+            })
+            .with_sessions(Sessions {
+                service: session_service,
+                public_url: sset.public_url.clone(),
+            });
         if !settings.api_keys.is_empty() {
             state = state.with_api_keys(
                 ApiKeys::new(settings.api_keys.iter().map(|k| k.expose())),
@@ -203,12 +236,14 @@ impl Application {
         tracing::info!(
             %addr,
             store = blobs.backend(),
-            database = db.backend().name(),
             workers = settings.workers,
             queue_capacity = settings.queue_capacity,
             body_limit = settings.body_limit,
             request_timeout_s = settings.request_timeout.as_secs(),
             api_keys = settings.api_keys.len(),
+            database = store.db.backend().name(),
+            cache = store.cache.health().backend,
+            embedded_worker = worker.is_some(),
             "veriface is listening"
         );
         let (stop, _) = watch::channel(false);
@@ -218,8 +253,9 @@ impl Application {
             addr,
             grace: settings.shutdown_grace,
             stop: Arc::new(stop),
+            db: store.db,
+            worker,
             background: Background {
-                db,
                 processor,
                 webhooks,
             },
@@ -253,18 +289,26 @@ impl Application {
             router,
             grace,
             stop,
+            db,
+            worker,
             background,
             ..
         } = self;
         let upkeep = spawn_metrics_upkeep();
-        // Stopped after the HTTP drain: a session being processed is left
-        // at its next await point, and its lease makes the next start
-        // resume it.
+        // The embedded enrolment worker stops with the server: it finishes
+        // the job in hand (a job cut short is requeued when its lease ends).
+        let stop_worker = Arc::clone(&stop);
+        let worker = worker.map(|w| {
+            let stopped = stop.subscribe();
+            tokio::spawn(async move { w.run(stopped).await })
+        });
+        // The session processor and webhook sender stop with it too: a
+        // session being processed is left at its next await point, and its
+        // lease makes the next start resume it.
         let processor = tokio::spawn(background.processor.run(stop.subscribe()));
         let sender = background
             .webhooks
             .map(|(service, config)| tokio::spawn(webhook::run(service, config, stop.subscribe())));
-        let stop_background = stop.clone();
         let mut stopped = stop.subscribe();
         let mut drain_started = stop.subscribe();
         let signal = async move {
@@ -296,7 +340,14 @@ impl Application {
         if let Some(task) = upkeep {
             task.abort();
         }
-        stop_background.send_replace(true);
+        stop_worker.send_replace(true);
+        if let Some(task) = worker {
+            match tokio::time::timeout(grace, task).await {
+                Ok(Ok(jobs)) => tracing::info!(jobs, "enrolment worker stopped"),
+                Ok(Err(e)) => tracing::error!(error = %e, "enrolment worker failed"),
+                Err(_) => tracing::warn!("enrolment worker still busy after the grace period"),
+            }
+        }
         for task in std::iter::once(processor).chain(sender) {
             if tokio::time::timeout(Duration::from_secs(5), task)
                 .await
@@ -305,9 +356,29 @@ impl Application {
                 tracing::warn!("a session task did not stop in time");
             }
         }
-        background.db.close().await;
+        db.close().await;
         out
     }
+}
+
+/// The database named by the settings (else the SQLite file in the data
+/// directory) and the optional Redis cache.
+async fn open_identity_store(settings: &Settings) -> anyhow::Result<IdentityStore> {
+    let db = match &settings.database_url {
+        Some(url) => DbConfig::from_url(url.expose()).context("DATABASE_URL")?,
+        None => DbConfig::sqlite_file(&settings.data_dir.join(SQLITE_FILE)),
+    };
+    let redis = settings
+        .redis_url
+        .as_ref()
+        .map(|u| RedisConfig::new(u.expose()));
+    IdentityStore::open(&db, redis)
+        .await
+        .map_err(|e| {
+            let cause = std::error::Error::source(&e).map(ToString::to_string);
+            anyhow::anyhow!("{e}{}", cause.map(|c| format!(": {c}")).unwrap_or_default())
+        })
+        .context("opening the identity database")
 }
 
 async fn os_signal() {

@@ -112,6 +112,7 @@ contract!(
     rejection_sets_the_reason_until_a_face_is_enrolled,
     templates_page_by_id_and_filter_by_model,
     audit_log_is_append_only_and_pseudonymous,
+    audit_distances_may_be_null_or_not_in_any_order,
     erasure_removes_templates_jobs_and_keys_but_keeps_the_audit,
     concurrent_deliveries_of_one_key_record_once,
     enrolment_of_an_erased_job_records_nothing,
@@ -329,6 +330,35 @@ async fn audit_log_is_append_only_and_pseudonymous(db: &Database) {
         .await
         .unwrap();
     assert!(rows.iter().all(|(k,)| !k.contains("erin")));
+}
+
+// sqlx 0.8's Any driver binds a NULL f64 as PostgreSQL float4; a pooled
+// connection that cached the insert with a NULL distance then refused the
+// next real one. Sequential inserts reuse one connection, so alternating
+// NULL and non-NULL distances reproduces it.
+async fn audit_distances_may_be_null_or_not_in_any_order(db: &Database) {
+    let distances = [
+        None,
+        Some(0.3125),
+        None,
+        Some(0.123_456_789_012_345_68),
+        Some(1.5),
+    ];
+    for d in distances {
+        db.append_audit(&NewAuditEntry {
+            username: user("gina"),
+            action: AuditAction::Verify,
+            outcome: "match".into(),
+            reason: None,
+            distance: d,
+            idempotency_key: None,
+        })
+        .await
+        .unwrap();
+    }
+    let audit = db.list_audit(&user("gina")).await.unwrap();
+    let got: Vec<Option<f64>> = audit.iter().map(|a| a.distance).collect();
+    assert_eq!(got, distances);
 }
 
 async fn erasure_removes_templates_jobs_and_keys_but_keeps_the_audit(db: &Database) {

@@ -1,5 +1,5 @@
 //! A throwaway Kafka-protocol broker on a free loopback port: `tansu`
-//! from crates.io (`scripts/install-tansu.sh` installs it with its SQLite
+//! from crates.io (`scripts/deps/40-tansu.sh` installs it with its SQLite
 //! storage engine), storing into a temp directory.
 //!
 //! ```no_run
@@ -35,7 +35,7 @@ impl KafkaBroker {
     pub fn start() -> Self {
         let program = find_program("tansu").unwrap_or_else(|| {
             panic!(
-                "tansu is not installed: run scripts/install-tansu.sh \
+                "tansu is not installed: run scripts/deps/40-tansu.sh \
                  (cargo install tansu --features libsql --locked --root $VERIFACE_TOOLS_DIR)"
             )
         });

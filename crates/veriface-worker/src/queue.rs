@@ -43,6 +43,12 @@ impl Default for QueueWorkerConfig {
 pub struct QueueWaker(Arc<Notify>);
 
 impl QueueWaker {
+    /// A waker over a [`Notify`] that others hold too (the HTTP layer
+    /// notifies it after each enqueue).
+    pub fn from_notify(notify: Arc<Notify>) -> Self {
+        Self(notify)
+    }
+
     /// Tells the worker there is work.
     pub fn wake(&self) {
         self.0.notify_one();
@@ -71,6 +77,12 @@ impl QueueWorker {
             config,
             waker: QueueWaker::default(),
         }
+    }
+
+    /// Uses `waker` instead of a fresh one.
+    pub fn with_waker(mut self, waker: QueueWaker) -> Self {
+        self.waker = waker;
+        self
     }
 
     /// The handle that wakes this worker (give it to whoever enqueues).

@@ -151,10 +151,6 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-// Not yet run green here: tansu (the Kafka-protocol broker) had not finished building on the
-// shared, saturated machine when this landed. Run with `scripts/install-tansu.sh` then
-// `cargo test -- --ignored`; tracked in issue 4's notes.
-#[ignore = "needs tansu (scripts/install-tansu.sh); not yet verified, see issue 4"]
 async fn consumer_enrols_photos_and_routes_every_bad_message_while_it_keeps_going() {
     let s = setup("enrol").await;
     let images = s.root.path().join("images");

@@ -2,6 +2,7 @@
 //! `router() -> OpenApiRouter<AppState>`; [`crate::api_router`] merges them.
 
 pub mod compat;
+pub mod identity;
 pub mod input;
 pub mod ops;
 pub mod pages;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use veriface_core::identity::CacheState;
 
 use crate::state::AppState;
 
@@ -71,10 +72,33 @@ pub struct Readiness {
     pub blob_store: Check,
     /// The inference pool (informational; a busy pool is still ready).
     pub inference: PoolStatus,
+    /// The identity database (absent when the server runs without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<Check>,
+    /// The identity cache (informational: when Redis is down the service
+    /// answers from the database, so readiness does not depend on it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheStatus>,
 }
 
-/// Readiness: the blob store answers. 503 when it does not. Never needs
-/// an API key.
+/// The cache's health and counters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheStatus {
+    /// `redis` or `none`.
+    pub backend: &'static str,
+    /// `up`, `down` or `disabled`.
+    pub status: &'static str,
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Reads that went to the database.
+    pub misses: u64,
+    /// Cache operations that failed (the caller fell back to the database).
+    pub errors: u64,
+}
+
+/// Readiness: the blob store and the identity database answer (503 when
+/// one does not). The cache's state is reported but does not decide: the
+/// service works without it. Never needs an API key.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -95,7 +119,40 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     if let Err(e) = &ping {
         tracing::warn!(error = %e, "readiness check failed");
     }
-    let ready = ping.is_ok();
+    let (database, cache) = match &state.identity {
+        Some(id) => {
+            let repo = id.service.repo();
+            let db = repo.ping().await;
+            if let Err(e) = &db {
+                tracing::warn!(error = %e, "database readiness check failed");
+            }
+            let h = id.cache.health();
+            metrics::gauge!("veriface_cache_up").set(match h.state {
+                CacheState::Up => 1.0,
+                _ => 0.0,
+            });
+            (
+                Some(Check {
+                    status: if db.is_ok() { "ok" } else { "unavailable" },
+                    backend: repo.backend(),
+                    error: db.as_ref().err().map(ToString::to_string),
+                }),
+                Some(CacheStatus {
+                    backend: h.backend,
+                    status: match h.state {
+                        CacheState::Up => "up",
+                        CacheState::Down => "down",
+                        CacheState::Disabled => "disabled",
+                    },
+                    hits: h.hits,
+                    misses: h.misses,
+                    errors: h.errors,
+                }),
+            )
+        }
+        None => (None, None),
+    };
+    let ready = ping.is_ok() && database.as_ref().is_none_or(|d| d.status == "ok");
     let body = Readiness {
         status: if ready { "ready" } else { "unavailable" },
         blob_store,
@@ -105,6 +162,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             queued: pool.queued(),
             queue_capacity: pool.queue_capacity(),
         },
+        database,
+        cache,
     };
     let status = if ready {
         StatusCode::OK

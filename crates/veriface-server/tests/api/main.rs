@@ -7,6 +7,7 @@ mod bad_input;
 mod blob_store;
 mod compare;
 mod helpers;
+mod identity;
 mod load;
 mod openapi;
 mod operations;

@@ -16,7 +16,7 @@ const TEMPLATE_COLUMNS: &str =
 
 const INSERT_AUDIT: &str = "INSERT INTO audit_log \
      (subject_key, action, outcome, reason, distance, idempotency_key, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     VALUES ($1, $2, $3, $4, CAST($5 AS DOUBLE PRECISION), $6, $7)";
 
 fn template_from_row(row: &AnyRow) -> Result<Template> {
     let username: String = col(row, "username")?;
@@ -42,7 +42,12 @@ async fn insert_audit(conn: &mut sqlx::AnyConnection, e: &NewAuditEntry, now: i6
         .bind(e.action.as_str())
         .bind(e.outcome.as_str())
         .bind(e.reason.as_deref())
-        .bind(e.distance)
+        // As text, cast in SQL: sqlx 0.8's Any driver binds a NULL f64 as
+        // PostgreSQL float4, and the connection's cached statement then
+        // refuses the next non-NULL float8 ("incorrect binary data format
+        // in bind parameter 5"). A text parameter has one type either way;
+        // Rust's f64 Display round-trips exactly.
+        .bind(e.distance.map(|d| d.to_string()))
         .bind(e.idempotency_key.as_deref())
         .bind(now)
         .execute(conn)

@@ -219,8 +219,17 @@ impl IdentityStore {
     /// [`Error::InvalidInput`] for a malformed URL, [`Error::Unavailable`]
     /// when the database cannot be reached or migrated.
     pub async fn open_from_env(data_dir: &Path) -> Result<Self> {
-        let db = Arc::new(Database::connect(&DbConfig::from_env(data_dir)?).await?);
-        let cache: Arc<dyn Cache> = match RedisConfig::from_env() {
+        Self::open(&DbConfig::from_env(data_dir)?, RedisConfig::from_env()).await
+    }
+
+    /// Opens the database `db` and, when given, the Redis cache (which may
+    /// be down: the store then serves from the database).
+    ///
+    /// # Errors
+    /// As [`IdentityStore::open_from_env`].
+    pub async fn open(db: &DbConfig, redis: Option<RedisConfig>) -> Result<Self> {
+        let db = Arc::new(Database::connect(db).await?);
+        let cache: Arc<dyn Cache> = match redis {
             Some(cfg) => Arc::new(RedisCache::connect(cfg).await?),
             None => Arc::new(NoCache),
         };
