@@ -249,6 +249,24 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_is_documented_with_its_outcome_in_sessions_md() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/sessions.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        for r in REASONS {
+            let outcome = if r.rejects {
+                "rejected"
+            } else {
+                "needs_review"
+            };
+            assert!(
+                doc.contains(&format!("| `{}` | {outcome} |", r.code)),
+                "{} ({outcome}) is not in the reasons table of docs/sessions.md",
+                r.code
+            );
+        }
+    }
+
+    #[test]
     fn reason_codes_are_unique_snake_case() {
         let mut seen = std::collections::HashSet::new();
         for r in REASONS {

@@ -20,8 +20,8 @@ use veriface_core::session::{Session, SessionId, Side};
 use crate::dto::f32_json;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{
-    body_kind, decode_base64_image, json_string, parse_json_object, read_body, read_multipart,
-    unsupported, BodyKind,
+    body_kind, decode_base64_image, json_string, parse_form, parse_json_object, read_body,
+    read_multipart, unsupported, BodyKind,
 };
 use crate::state::{AppState, Sessions};
 
@@ -114,7 +114,11 @@ pub struct StartResponse {
     path = "/api/verification/start",
     operation_id = "start_verification",
     tag = "sessions",
-    request_body(content((StartRequest = "application/json")), description = "Optional; an empty body starts a session without a webhook"),
+    request_body(content(
+        (StartRequest = "application/json"),
+        (StartRequest = "application/x-www-form-urlencoded"),
+        (StartRequest = "multipart/form-data"),
+    ), description = "Optional; an empty body starts a session without a webhook"),
     responses(
         (status = 200, description = "The session and its page", body = StartResponse),
         (status = 400, description = "Malformed body or webhook URL, or webhooks disabled", body = ErrorEnvelope),
@@ -141,8 +145,26 @@ pub async fn start_verification(
                 }
             }
         }
-        BodyKind::Missing | BodyKind::Form | BodyKind::Multipart => None,
-        other => return Err(unsupported(&other, "application/json or an empty body")),
+        BodyKind::Form => {
+            let bytes = read_body(req.into_body(), state.config.body_limit).await?;
+            parse_form(&bytes)?
+                .remove("webhook_url")
+                .filter(|u| !u.trim().is_empty())
+        }
+        BodyKind::Multipart => {
+            let parts = read_multipart(req, state.config.body_limit).await?;
+            parts
+                .text("webhook_url")?
+                .filter(|u| !u.trim().is_empty())
+                .map(str::to_string)
+        }
+        BodyKind::Missing => None,
+        other => {
+            return Err(unsupported(
+                &other,
+                "application/json, a form, or an empty body",
+            ))
+        }
     };
     let session = s.service.start(webhook_url).await?;
     tracing::info!(webhook = session.webhook_url.is_some(), "session started");

@@ -530,6 +530,15 @@ async fn the_final_state_is_posted_signed_to_the_webhook_and_retried_after_a_fai
         .await
         .unwrap();
     expect_error(res, StatusCode::BAD_REQUEST, "invalid_webhook_url").await;
+    // A form body is read too (a webhook URL there is never ignored).
+    let res = app
+        .client
+        .post(app.url("/api/verification/start"))
+        .form(&[("webhook_url", "http://user:pw@example.com/")])
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::BAD_REQUEST, "invalid_webhook_url").await;
 }
 
 #[tokio::test]
