@@ -17,22 +17,39 @@ pub const CARD: (u32, u32) = (1000, 640);
 /// # Panics
 /// When `photo` is not a decodable image.
 pub fn id_front(photo: &[u8], ghost: bool) -> RgbImage {
-    let face = image::load_from_memory(photo)
-        .unwrap_or_else(|e| panic!("decoding the portrait: {e}"))
-        .to_rgb8();
+    id_front_with_ghost(photo, ghost.then_some((photo, PORTRAIT_WIDTH * 6 / 10)))
+}
+
+/// The portrait's width on [`id_front`] cards, in pixels.
+pub const PORTRAIT_WIDTH: u32 = 480;
+
+/// [`id_front`] whose ghost portrait is `ghost.0` scaled to `ghost.1`
+/// pixels wide (possibly another person's photo: a test that the portrait
+/// compared is the large one).
+///
+/// # Panics
+/// When a photo is not a decodable image.
+pub fn id_front_with_ghost(photo: &[u8], ghost: Option<(&[u8], u32)>) -> RgbImage {
+    let load = |bytes: &[u8]| {
+        image::load_from_memory(bytes)
+            .unwrap_or_else(|e| panic!("decoding a portrait: {e}"))
+            .to_rgb8()
+    };
+    let face = load(photo);
     let mut card = RgbImage::from_pixel(CARD.0, CARD.1, Rgb([236, 240, 232]));
     for y in 0..70 {
         for x in 0..CARD.0 {
             card.put_pixel(x, y, Rgb([40, 80, 150]));
         }
     }
-    let w = 480;
+    let w = PORTRAIT_WIDTH;
     let h = face.height() * w / face.width();
     let portrait = imageops::resize(&face, w, h, imageops::FilterType::Triangle);
     imageops::overlay(&mut card, &portrait, 40, 110);
-    if ghost {
-        let (gw, gh) = (w * 6 / 10, h * 6 / 10);
-        let small = imageops::resize(&face, gw, gh, imageops::FilterType::Triangle);
+    if let Some((ghost, gw)) = ghost {
+        let ghost = load(ghost);
+        let gh = ghost.height() * gw / ghost.width();
+        let small = imageops::resize(&ghost, gw, gh, imageops::FilterType::Triangle);
         // Printed ghosts are pale: blend towards the card colour.
         let faded = RgbImage::from_fn(gw, gh, |x, y| {
             let p = small.get_pixel(x, y).0;

@@ -176,6 +176,16 @@ async fn the_document_validates_and_documents_exactly_the_routes() {
         set(&["a", "b", "threshold"])
     );
     assert_eq!(fields("/v1/detect", "multipart/form-data"), set(&["image"]));
+    for ct in ["multipart/form-data", "application/json"] {
+        assert_eq!(
+            fields("/api/scan/add/{session_id}", ct),
+            set(&["side", "image"])
+        );
+    }
+    assert_eq!(
+        fields("/api/verification/start", "application/json"),
+        set(&["webhook_url"])
+    );
     assert_eq!(
         fields("/upload_image1", "multipart/form-data"),
         set(&["image"])

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use veriface_testkit::app::{spawn_app, spawn_app_with, TestApp};
-use veriface_testkit::documents::{id_back, id_front, jpeg, licence};
+use veriface_testkit::documents::{id_back, id_front, id_front_with_ghost, jpeg, licence};
 use veriface_testkit::fixtures::fixture_bytes;
 use veriface_testkit::fixtures::photos::{ANGELINA, PERSON02_A, PERSON02_B};
 
@@ -186,6 +186,26 @@ async fn same_person_with_a_valid_licence_ends_verified_and_the_images_are_delet
     // Confirm stays idempotent after the decision.
     let again = expect_ok(post(&app, "/api/scan/confirm", id).await).await;
     assert_eq!(again["status"], "verified");
+}
+
+#[tokio::test]
+async fn the_large_portrait_is_compared_not_a_smaller_ghost_of_someone_else() {
+    let app = spawn_app().await;
+    // The ghost is another person: comparing it would reject. Sizes (from
+    // `veriface detect`): person02's face is 98 px of 400, so 118 px as the
+    // 480 px portrait; angelina's is 170 px of 330, so 93 px in a 180 px
+    // ghost, above the detector's smallest face on this card (77 px).
+    let d = Docs {
+        front: jpeg(&id_front_with_ghost(
+            &fixture_bytes(PERSON02_A),
+            Some((&fixture_bytes(ANGELINA), 180)),
+        )),
+        ..docs(PERSON02_A, PERSON02_B, FUTURE)
+    };
+    let id = submit(&app, d).await;
+    let s = final_status(&app, &id).await;
+    assert_eq!(s["decision"]["face"]["faces_on_document"], 2, "{s}");
+    assert_eq!(s["status"], "verified", "{s}");
 }
 
 #[tokio::test]
