@@ -147,6 +147,25 @@ impl InferencePool {
         handle.await.map_err(|e| Error::Internal(Box::new(e)))?
     }
 
+    /// Refuses at once when every worker is busy and the queue is full, as
+    /// [`InferencePool::run`] would, but before the caller has spent
+    /// anything on the request (reading and decoding a large body). A hint
+    /// only: `run` still decides.
+    ///
+    /// # Errors
+    /// [`Error::Overloaded`] with the `Retry-After` estimate.
+    pub fn admit_early(&self) -> Result<()> {
+        let full =
+            self.inner.slots.available_permits() == 0 && self.queued() >= self.inner.queue_capacity;
+        if full {
+            metrics::counter!("veriface_inference_rejected_total").increment(1);
+            return Err(Error::Overloaded {
+                retry_after_secs: self.retry_after_secs(),
+            });
+        }
+        Ok(())
+    }
+
     /// Seconds until a slot is likely free for a newcomer: the queue ahead
     /// plus the running jobs, divided among the workers, at the mean job
     /// time. At least 1.

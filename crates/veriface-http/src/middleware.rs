@@ -218,7 +218,48 @@ pub async fn check_length(State(state): State<AppState>, req: Request, next: Nex
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit).into_response();
     }
+    // Shed before the body is parsed: under overload, clients that retry at
+    // once would otherwise spend the cores parsing JSON and decoding
+    // base64 megabytes only to be refused (docs/benchmarks.md). The body
+    // is still drained unparsed, because answering before it is read makes
+    // the server close the connection and the client sees a broken pipe
+    // instead of the 503.
+    if req.method() == axum::http::Method::POST && runs_inference(req.uri().path()) {
+        if let Err(e) = state.faces.pool().admit_early() {
+            drain(req.into_body(), limit).await;
+            return ApiError::from(e).into_response();
+        }
+    }
     next.run(req).await
+}
+
+/// Reads and drops up to `limit` bytes of a body.
+async fn drain(body: Body, limit: usize) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len();
+        if seen > limit {
+            break;
+        }
+    }
+}
+
+/// Whether a POST to `path` analyses images on the inference pool while
+/// the client waits.
+fn runs_inference(path: &str) -> bool {
+    const PATHS: [&str; 8] = [
+        "/compare",
+        "/compare_images",
+        "/upload_image1",
+        "/upload_image2",
+        "/v1/detect",
+        "/v1/compare",
+        "/v1/embed",
+        "/v1/search",
+    ];
+    PATHS.contains(&path) || (path.starts_with("/v1/users/") && path.ends_with("/verify"))
 }
 
 /// Requires an API key when keys are configured (except on

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use veriface_testkit::app::{spawn_app_with, TestApp};
 use veriface_testkit::fixtures::{fixture_bytes, photos};
 
@@ -69,6 +70,32 @@ async fn a_full_pool_sheds_requests_with_503_and_retry_after() {
     assert!(retry >= 1);
     let body = expect_error(shed, StatusCode::SERVICE_UNAVAILABLE, "overloaded").await;
     assert_eq!(body["success"], false);
+    // Shed before the body is parsed: a JSON body that is not even JSON is
+    // refused as overloaded (not malformed_json), and on one kept-alive
+    // connection, so the shed request's body was drained and the
+    // connection stays usable for the next one.
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    for path in ["/v1/compare", "/v1/users/alice/verify"] {
+        let junk = "x".repeat(300_000);
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            junk.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(junk.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(Duration::from_secs(20), conn.read(&mut buf))
+            .await
+            .expect("a shed request is answered")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{path}: {answer}");
+        assert!(answer.contains("\"overloaded\""), "{path}: {answer}");
+        assert!(!answer.contains("connection: close"), "{path}: {answer}");
+    }
     // The request that had the worker is unaffected.
     let done = expect_ok(busy.await.unwrap()).await;
     assert_eq!(done["faces_found"], 1);
