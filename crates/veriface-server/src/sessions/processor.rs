@@ -132,6 +132,12 @@ impl Processor {
             Ok(d) => d,
             Err(e) if session.attempts < self.config.max_attempts => {
                 tracing::warn!(error = %e, kind = ?e.kind(), "processing failed; the session goes back to the queue");
+                // A failing dependency fails the next attempt too: wait a
+                // little (1, 2, 4 ... s, at most 30) before it, holding the
+                // lease meanwhile.
+                let wait = Duration::from_secs(1u64 << session.attempts.min(5))
+                    .min(Duration::from_secs(30));
+                tokio::time::sleep(wait).await;
                 let requeued = self
                     .sessions
                     .repo()
@@ -238,9 +244,8 @@ impl Processor {
         let threshold = self.config.threshold;
 
         let (front_faces, selfie_faces, front_doc, back_doc) = tokio::join!(
-            self.faces
-                .analyze("id_front", front.clone(), Descriptors::Largest),
-            self.faces.analyze("selfie", selfie, Descriptors::Largest),
+            self.analyze("id_front", front.clone()),
+            self.analyze("selfie", selfie),
             self.read_document(front),
             self.read_document(back),
         );
@@ -324,6 +329,32 @@ impl Processor {
             },
             document,
         ))
+    }
+
+    /// Analyses an image on the inference pool, waiting for room when the
+    /// pool sheds the job: HTTP requests are refused at once under
+    /// overload, but a confirmed session should wait its turn rather than
+    /// spend its attempts (within its lease).
+    async fn analyze(
+        &self,
+        label: &'static str,
+        bytes: Bytes,
+    ) -> Result<Queued<ImageAnalysis>, Error> {
+        let deadline = tokio::time::Instant::now() + self.config.lease / 2;
+        loop {
+            match self
+                .faces
+                .analyze(label, bytes.clone(), Descriptors::Largest)
+                .await
+            {
+                Err(Error::Overloaded { retry_after_secs })
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_secs(retry_after_secs.clamp(1, 10))).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Decodes and reads one document image on the blocking pool; `None`
