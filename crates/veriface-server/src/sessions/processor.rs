@@ -135,7 +135,7 @@ impl Processor {
                 // A failing dependency fails the next attempt too: wait a
                 // little (1, 2, 4 ... s, at most 30) before it, holding the
                 // lease meanwhile.
-                let wait = Duration::from_secs(1u64 << session.attempts.min(5))
+                let wait = Duration::from_secs(1u64 << session.attempts.saturating_sub(1).min(5))
                     .min(Duration::from_secs(30));
                 tokio::time::sleep(wait).await;
                 let requeued = self
