@@ -6,8 +6,9 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-/// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
+/// Escapes text for HTML element content and attribute values (shared by
+/// every server-rendered page).
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

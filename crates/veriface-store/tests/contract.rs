@@ -14,34 +14,7 @@ use veriface_core::identity::{
 };
 use veriface_core::ErrorKind;
 use veriface_store::db::{Database, DbConfig};
-use veriface_testkit::postgres::PostgresServer;
 use veriface_vision::engine::Embedding;
-
-struct TestDb {
-    db: Database,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::connect(&DbConfig::sqlite_file(&dir.path().join("data/veriface.db")))
-        .await
-        .unwrap();
-    TestDb {
-        db,
-        _dir: Some(dir),
-    }
-}
-
-async fn postgres() -> TestDb {
-    let url = tokio::task::spawn_blocking(|| PostgresServer::shared().create_database())
-        .await
-        .unwrap();
-    let db = Database::connect(&DbConfig::from_url(&url).unwrap())
-        .await
-        .unwrap();
-    TestDb { db, _dir: None }
-}
 
 fn user(s: &str) -> Username {
     Username::parse(s).unwrap()
@@ -81,31 +54,8 @@ fn rejected(u: &str, key: &str, reason: &str) -> EnrolmentRecord {
     }
 }
 
-/// Runs every contract check on both backends, one `#[tokio::test]` each.
-macro_rules! contract {
-    ($($check:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $check() {
-                    let t = super::sqlite().await;
-                    super::$check(&t.db).await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $check() {
-                    let t = super::postgres().await;
-                    super::$check(&t.db).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+// Every contract check runs on both backends, one `#[tokio::test]` each.
+veriface_testkit::db_contract!(
     accepted_enrolment_verifies_the_subject_with_one_template,
     redelivered_key_changes_nothing,
     same_photo_under_a_new_key_stays_one_template,

@@ -10,59 +10,9 @@ use std::time::Duration;
 use veriface_core::identity::Timestamp;
 use veriface_core::session::types::{Decision, DocumentScore, FaceScore, NewSession};
 use veriface_core::session::{Outcome, SessionId, SessionRepo, SessionState, Side};
-use veriface_store::db::{Database, DbConfig};
-use veriface_testkit::postgres::PostgresServer;
+use veriface_store::db::Database;
 
-struct TestDb {
-    db: Database,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::connect(&DbConfig::sqlite_file(&dir.path().join("veriface.db")))
-        .await
-        .unwrap();
-    TestDb {
-        db,
-        _dir: Some(dir),
-    }
-}
-
-async fn postgres() -> TestDb {
-    let url = tokio::task::spawn_blocking(|| PostgresServer::shared().create_database())
-        .await
-        .unwrap();
-    let db = Database::connect(&DbConfig::from_url(&url).unwrap())
-        .await
-        .unwrap();
-    TestDb { db, _dir: None }
-}
-
-macro_rules! contract {
-    ($($check:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $check() {
-                    let t = super::sqlite().await;
-                    super::$check(&t.db).await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $check() {
-                    let t = super::postgres().await;
-                    super::$check(&t.db).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+veriface_testkit::db_contract!(
     a_session_goes_from_created_to_a_stored_decision,
     state_changes_are_compare_and_set,
     uploads_and_restarts_only_touch_open_unexpired_sessions,

@@ -2,6 +2,7 @@
 
 // Real PostgreSQL, Redis and Kafka-protocol servers on loopback (issue 4).
 pub mod app;
+pub mod db;
 pub mod documents;
 pub mod fixtures;
 pub mod kafka;

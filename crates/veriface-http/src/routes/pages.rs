@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use veriface_core::session::SessionId;
 
+use crate::docs_page::esc;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::routes::sessions::{base_url, page_url, sessions};
 use crate::state::AppState;
@@ -32,22 +33,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(test_page))
         .routes(routes!(session_page))
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `text` as a QR code in SVG (one `path` of unit squares, 4-module quiet
