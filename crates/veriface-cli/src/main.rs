@@ -4,6 +4,12 @@
 //! Exit codes: 0 success (for `compare`: the faces match), 1 the faces do not
 //! match, 2 an error (a JSON error object is written to stderr).
 
+/// mimalloc keeps freed memory for reuse: with glibc's allocator every
+/// detection mmapped and unmapped its multi-megabyte tensors and paid about
+/// 60,000 page faults (240 MB of fresh zeroed pages) each time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod document;
 mod output;
 mod serve;

@@ -15,6 +15,10 @@ use veriface_vision::compare::Comparison;
 use veriface_vision::decode::{decode, DecodeLimits};
 use veriface_vision::engine::{AnalyzeOptions, DetectOptions, FaceEngine};
 
+/// The allocator the `veriface` binary uses, so the numbers are the service's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn shared() -> PathBuf {
     std::env::var_os("VERIFACE_SHARED_DIR")
         .map(PathBuf::from)

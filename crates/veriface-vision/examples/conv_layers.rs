@@ -1,0 +1,83 @@
+//! Times each MMOD detector conv layer on a synthetic 1000x1000 input,
+//! single-threaded, and prints milliseconds and GFLOP/s per layer.
+//!
+//! `cargo run --release -p veriface-vision --example conv_layers`
+
+use std::time::Instant;
+
+use veriface_vision::dlib::dnn::Conv;
+use veriface_vision::nn::conv::{conv2d, Epilogue};
+use veriface_vision::nn::tensor::Tensor;
+
+fn pseudo(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s % 2000) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+fn main() {
+    // (in_channels, filters, kernel, stride, pad) of the MMOD network.
+    let layers = [
+        (3, 16, 5, 2, 0),
+        (16, 32, 5, 2, 0),
+        (32, 32, 5, 2, 0),
+        (32, 45, 5, 1, 2),
+        (45, 45, 5, 1, 2),
+        (45, 45, 5, 1, 2),
+        (45, 1, 9, 1, 4),
+    ];
+    let mut x = Tensor {
+        c: 3,
+        h: 1000,
+        w: 1000,
+        data: pseudo(3_000_000, 1),
+    };
+    let mut total = 0.0;
+    for (i, &(c, f, k, s, p)) in layers.iter().enumerate() {
+        let conv = Conv {
+            filters: f,
+            in_channels: c,
+            kernel_h: k,
+            kernel_w: k,
+            stride_y: s,
+            stride_x: s,
+            pad_y: p,
+            pad_x: p,
+            weights: pseudo(f * c * k * k, i as u32 + 7),
+            biases: pseudo(f, i as u32 + 99),
+        };
+        let mut best = f64::MAX;
+        let mut y = None;
+        for _ in 0..7 {
+            let t = Instant::now();
+            let out = conv2d(
+                &x,
+                &conv,
+                Epilogue {
+                    affine: None,
+                    relu: true,
+                },
+            );
+            best = best.min(t.elapsed().as_secs_f64());
+            y = Some(out);
+        }
+        let y = y.unwrap_or_else(|| Tensor::zeros(1, 1, 1));
+        let flops = 2.0 * (f * c * k * k) as f64 * (y.h * y.w) as f64;
+        total += best;
+        println!(
+            "layer {i}: {c:>2}->{f:>2} {k}x{k} s{s}  out {}x{}  {:7.2} ms  {:6.1} GFLOP/s",
+            y.h,
+            y.w,
+            best * 1e3,
+            flops / best / 1e9
+        );
+        x = y;
+    }
+    println!("total {:.1} ms", total * 1e3);
+}
