@@ -7,14 +7,19 @@
 //! alone is 4x the photo's pixels, the pyramid about 3x that) and only find
 //! faces smaller than a KYC selfie or ID portrait holds. The fast mode
 //! builds dlib's tensor values exactly (resizing is cheap next to the
-//! network) but runs the network only on the crop that holds levels `k` and
-//! up, plus a margin that covers the network's 189-pixel receptive field, so
-//! every score there is the score dlib computes. Candidates from finer
-//! levels are dropped and the rest go through dlib's NMS and box mapping.
+//! network) but runs the network only on a few crops that hold levels `k`
+//! and up, each tile with a margin that covers the network's 189-pixel
+//! receptive field, so every score there is the score dlib computes.
+//! Candidates from finer levels are dropped and the rest go through dlib's
+//! NMS and box mapping.
 //!
 //! The result is exactly dlib's detections of faces at least `min_face_size`
 //! pixels large (all 67 golden faces, `docs/engine.md`), at the cost of the
-//! crop instead of the whole tensor.
+//! crops (about 1.6x the area of the tiles they score) instead of the whole
+//! tensor.
+//!
+//! Why crops of dlib's own layout and not a compact tiling of the levels
+//! `k..`: `docs/engine.md`, "Detector modes".
 
 use image::RgbImage;
 use rayon::prelude::*;
@@ -86,8 +91,11 @@ pub fn detect_fast(
     let up = pyramid_up(img);
     let layout = PyramidLayout::new(up.height() as usize, up.width() as usize);
     let mut cands = Vec::new();
-    for (crop, tiles) in scored_regions(&layout, k) {
-        let tensor = crop_tensor(&up, net.means(), &layout, crop);
+    let regions = scored_regions(&layout, k);
+    let rects: Vec<Rect> = regions.iter().map(|(r, _)| *r).collect();
+    let tensors = crop_tensors(&up, net.means(), &layout, &rects);
+    drop(up);
+    for ((crop, tiles), tensor) in regions.into_iter().zip(tensors) {
         let scores = net.forward(&tensor);
         drop(tensor);
         // The same tiles, in the crop's coordinates.
@@ -126,8 +134,7 @@ pub fn detect_fast(
 /// The parts of the tensor to score, each with the levels it is for: every
 /// tile from `k` on plus [`MARGIN`], origins on the output stride so that
 /// cells keep dlib's window positions. Neighbouring crops are merged when
-/// their bounding box wastes little (the small tiles stacked in dlib's right
-/// column end up in one crop).
+/// their bounding box wastes little.
 fn scored_regions(layout: &PyramidLayout, k: usize) -> Vec<(Rect, Vec<usize>)> {
     let snap = |v: i64| (v - MARGIN).max(0) / OUTPUT_STRIDE * OUTPUT_STRIDE;
     let mut regions: Vec<(Rect, Vec<usize>)> = layout
@@ -145,58 +152,85 @@ fn scored_regions(layout: &PyramidLayout, k: usize) -> Vec<(Rect, Vec<usize>)> {
             (r, vec![i])
         })
         .collect();
-    // Greedy merging: two crops become their bounding box when it is at most
-    // a quarter larger than the two crops' areas together.
+    // Greedy merging, cheapest first: two crops become their bounding box
+    // when it is at most 10% larger than the area they cover together (their
+    // overlap counted once). A looser rule chained the left column's shrinking
+    // tiles into one tall box, 2.2x the tiles' area, mostly padding; this one
+    // gives 1.6x (five crops for a 1280x960 photo, `docs/engine.md`).
     loop {
-        let mut merged = false;
-        'outer: for a in 0..regions.len() {
+        let mut best: Option<(i64, usize, usize)> = None;
+        for a in 0..regions.len() {
             for b in a + 1..regions.len() {
                 let (ra, rb) = (regions[a].0, regions[b].0);
-                let bb = ra.bounding_union(&rb);
-                if bb.area() * 4 <= (ra.area() + rb.area()) * 5 {
-                    let (_, tb) = regions.remove(b);
-                    regions[a].0 = bb;
-                    regions[a].1.extend(tb);
-                    merged = true;
-                    break 'outer;
+                let covered = ra.area() + rb.area() - ra.intersect(&rb).area();
+                let bb = ra.bounding_union(&rb).area();
+                if bb * 10 <= covered * 11 && best.is_none_or(|(w, _, _)| bb - covered < w) {
+                    best = Some((bb - covered, a, b));
                 }
             }
         }
-        if !merged {
+        let Some((_, a, b)) = best else {
             return regions;
-        }
+        };
+        let (rb, tb) = regions.remove(b);
+        regions[a].0 = regions[a].0.bounding_union(&rb);
+        regions[a].1.extend(tb);
     }
 }
 
-/// The values dlib's tensor holds inside `crop`: every level is computed as
-/// dlib computes it (the chain of f32 resizes from the normalised upsampled
-/// image), and the part of its tile inside the crop is copied in. Levels
-/// are kept one at a time, so memory is the crop plus two levels.
-fn crop_tensor(up: &RgbImage, means: [f32; 3], layout: &PyramidLayout, crop: Rect) -> Tensor {
-    let (cw, ch) = (crop.width() as usize, crop.height() as usize);
-    let mut t = Tensor::zeros(3, ch, cw);
+/// The values dlib's tensor holds inside each of `crops`: every level is
+/// computed once, as dlib computes it (the chain of f32 resizes from the
+/// normalised upsampled image), and the part of its tile inside each crop is
+/// copied in. Levels are kept one at a time, so memory is the crops plus two
+/// levels.
+fn crop_tensors(
+    up: &RgbImage,
+    means: [f32; 3],
+    layout: &PyramidLayout,
+    crops: &[Rect],
+) -> Vec<Tensor> {
+    let mut tensors: Vec<Tensor> = crops
+        .iter()
+        .map(|r| Tensor::zeros(3, r.height() as usize, r.width() as usize))
+        .collect();
+    // planes[c] = channel c of every crop, so the channels run in parallel.
+    let mut planes: Vec<Vec<&mut [f32]>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    for t in &mut tensors {
+        let len = (t.h * t.w).max(1);
+        for (c, p) in t.data.chunks_mut(len).enumerate() {
+            planes[c].push(p);
+        }
+    }
     let raw = up.as_raw();
-    t.data
-        .par_chunks_mut((cw * ch).max(1))
-        .enumerate()
-        .for_each(|(c, plane)| {
-            let mean = means[c];
-            let mut level: Vec<f32> = raw
-                .chunks_exact(3)
-                .map(|p| (f32::from(p[c]) - mean) / 256.0)
-                .collect();
-            let (mut lw, mut lh) = (up.width() as usize, up.height() as usize);
-            for (i, tile) in layout.levels.iter().enumerate() {
-                if i > 0 {
-                    let (nw, nh) = (tile.width() as usize, tile.height() as usize);
-                    let mut next = vec![0f32; nw * nh];
-                    resize_plane_f32(&level, lw, lh, &mut next, nw, nh);
-                    (level, lw, lh) = (next, nw, nh);
-                }
-                copy_into_crop(&level, lw, tile, crop, plane, cw);
+    planes.par_iter_mut().enumerate().for_each(|(c, dst)| {
+        let mean = means[c];
+        let mut level: Vec<f32> = raw
+            .chunks_exact(3)
+            .map(|p| (f32::from(p[c]) - mean) / 256.0)
+            .collect();
+        let mut next = Vec::new();
+        let (mut lw, mut lh) = (up.width() as usize, up.height() as usize);
+        for (i, tile) in layout.levels.iter().enumerate() {
+            if i > 0 {
+                let (nw, nh) = (tile.width() as usize, tile.height() as usize);
+                next.resize(nw * nh, 0.0);
+                resize_plane_f32(&level, lw, lh, &mut next[..nw * nh], nw, nh);
+                std::mem::swap(&mut level, &mut next);
+                (lw, lh) = (nw, nh);
             }
-        });
-    t
+            for (crop, plane) in crops.iter().zip(dst.iter_mut()) {
+                copy_into_crop(
+                    &level[..lw * lh],
+                    lw,
+                    tile,
+                    *crop,
+                    plane,
+                    crop.width() as usize,
+                );
+            }
+        }
+    });
+    tensors
 }
 
 /// Copies the part of `tile` (holding `level`, `lw` wide) inside `crop`.
