@@ -263,7 +263,7 @@ fn conv_single_filter(
     let (hp, wp) = (input.h + 2 * conv.pad_y, wr + kw - 1);
     let mut padded = vec![0f32; input.c * hp * wp];
     for c in 0..input.c {
-        for (y, row) in input.plane(c).chunks_exact(input.w).enumerate() {
+        for (y, row) in input.plane(c).chunks_exact(input.w.max(1)).enumerate() {
             let start = (c * hp + y + conv.pad_y) * wp + conv.pad_x;
             padded[start..start + input.w].copy_from_slice(row);
         }
@@ -455,6 +455,8 @@ mod tests {
             (45, 12, 11, 1, (9, 9), (1, 1), (4, 4)),
             (3, 9, 37, 1, (3, 5), (1, 1), (0, 2)),
             (2, 4, 3, 1, (1, 1), (1, 1), (0, 0)),
+            // An empty input whose padding alone gives outputs.
+            (2, 3, 0, 1, (1, 1), (1, 1), (1, 1)),
         ];
         for (i, &(c, h, w, f, k, s, p)) in cases.iter().enumerate() {
             let seed = i as u64 * 10;
