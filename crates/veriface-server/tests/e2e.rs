@@ -373,11 +373,8 @@ async fn a_phone_captures_id_front_back_and_selfie_and_sees_the_decision() {
                 total.elapsed().as_secs()
             );
             let api: Value = app
-                .client
-                .get(app.url(&format!("/api/verification/check_status/{id}")))
-                .send()
+                .get(&format!("/api/verification/check_status/{id}"))
                 .await
-                .unwrap()
                 .json()
                 .await
                 .unwrap();

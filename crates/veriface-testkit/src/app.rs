@@ -113,6 +113,16 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// `GET path`, panicking on a transport error (the status is the
+    /// caller's to check).
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     /// Where the local blob store keeps objects.
     pub fn blob_dir(&self) -> PathBuf {
         self.data_dir.path().join("blobs")

@@ -15,11 +15,11 @@ async fn keys_are_required_everywhere_but_health_and_accepted_in_either_header()
     })
     .await;
     for path in ["/", "/healthz", "/readyz"] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), StatusCode::OK, "{path} is public");
     }
     for path in ["/metrics", "/openapi.json", "/docs", "/get-image?name=x"] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.headers()["www-authenticate"], "Bearer");
         expect_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
@@ -85,6 +85,6 @@ async fn each_key_has_its_own_rate_limit() {
     expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // Another key is unaffected; health never counts.
     assert_eq!(get("k2").await.unwrap().status(), StatusCode::OK);
-    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), StatusCode::OK);
 }

@@ -287,9 +287,9 @@ async fn an_unknown_content_type_is_415_and_unknown_routes_and_methods_have_the_
         "unsupported_content_type",
     )
     .await;
-    let res = app.client.get(app.url("/nope")).send().await.unwrap();
+    let res = app.get("/nope").await;
     expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    let res = app.client.get(app.url("/compare")).send().await.unwrap();
+    let res = app.get("/compare").await;
     let body = expect_error(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     assert_eq!(body["success"], false);
 }

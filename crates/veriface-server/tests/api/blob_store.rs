@@ -115,7 +115,7 @@ async fn upload_get_delete_round_trip_through_the_api_on_s3() {
     let mut server = S3Server::start();
     let s3 = server.config();
     let app = spawn_app_with(move |s| s.s3 = Some(s3)).await;
-    let ready = expect_ok(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    let ready = expect_ok(app.get("/readyz").await).await;
     assert_eq!(ready["blob_store"]["backend"], "s3");
 
     let up = expect_ok(
@@ -134,12 +134,7 @@ async fn upload_get_delete_round_trip_through_the_api_on_s3() {
     // Nothing went to the local data directory.
     assert!(app.files().is_empty(), "{:?}", app.files());
 
-    let got = app
-        .client
-        .get(app.url(&format!("/get-image?name={name}")))
-        .send()
-        .await
-        .unwrap();
+    let got = app.get(&format!("/get-image?name={name}")).await;
     assert_eq!(got.status(), StatusCode::OK);
     assert_eq!(
         got.bytes().await.unwrap().as_ref(),
@@ -167,17 +162,12 @@ async fn upload_get_delete_round_trip_through_the_api_on_s3() {
     )
     .await;
     assert!(!object.exists());
-    let gone = app
-        .client
-        .get(app.url(&format!("/get-image?name={name}")))
-        .send()
-        .await
-        .unwrap();
+    let gone = app.get(&format!("/get-image?name={name}")).await;
     expect_error(gone, StatusCode::NOT_FOUND, "image_not_found").await;
 
     // With the store down, readiness fails and uploads are 503.
     server.stop();
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["blob_store"]["status"], "unavailable");

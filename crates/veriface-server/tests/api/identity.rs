@@ -44,7 +44,7 @@ async fn enqueue(app: &TestApp, username: &str, fixture: &str) -> String {
 async fn wait_for_job(app: &TestApp, location: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let job = expect_ok(app.client.get(app.url(location)).send().await.unwrap()).await;
+        let job = expect_ok(app.get(location).await).await;
         if job["state"] == "done" || job["state"] == "failed" {
             return job;
         }
@@ -59,11 +59,7 @@ async fn enrol(app: &TestApp, username: &str, fixture: &str) -> Value {
 }
 
 async fn user(app: &TestApp, username: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(&format!("/v1/users/{username}")))
-        .send()
-        .await
-        .unwrap()
+    app.get(&format!("/v1/users/{username}")).await
 }
 
 async fn verify(app: &TestApp, username: &str, fixture: &str) -> reqwest::Response {
@@ -166,11 +162,7 @@ async fn exercise_identity_flow(app: &TestApp) {
     )
     .await;
     expect_error(
-        app.client
-            .get(app.url(job["status_url"].as_str().unwrap()))
-            .send()
-            .await
-            .unwrap(),
+        app.get(job["status_url"].as_str().unwrap()).await,
         StatusCode::NOT_FOUND,
         "job_not_found",
     )
@@ -193,7 +185,7 @@ async fn exercise_identity_flow(app: &TestApp) {
 async fn enrol_verify_search_and_erase_on_sqlite() {
     let app = spawn_app_with(|_| {}).await;
     exercise_identity_flow(&app).await;
-    let ready = expect_ok(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    let ready = expect_ok(app.get("/readyz").await).await;
     assert_eq!(ready["database"]["backend"], "sqlite", "{ready}");
     assert_eq!(ready["database"]["status"], "ok", "{ready}");
     assert_eq!(ready["cache"]["status"], "disabled", "{ready}");
@@ -311,21 +303,13 @@ async fn identity_requests_with_bad_input_get_stable_codes() {
     )
     .await;
     expect_error(
-        app.client
-            .get(app.url("/v1/enrollments/999999"))
-            .send()
-            .await
-            .unwrap(),
+        app.get("/v1/enrollments/999999").await,
         StatusCode::NOT_FOUND,
         "job_not_found",
     )
     .await;
     expect_error(
-        app.client
-            .get(app.url("/v1/enrollments/abc"))
-            .send()
-            .await
-            .unwrap(),
+        app.get("/v1/enrollments/abc").await,
         StatusCode::NOT_FOUND,
         "job_not_found",
     )
@@ -368,7 +352,7 @@ async fn a_queued_enrolment_survives_a_restart() {
     .await;
     let location = enqueue(&first, "erin", "person02_a.jpg").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let job = expect_ok(first.client.get(first.url(&location)).send().await.unwrap()).await;
+    let job = expect_ok(first.get(&location).await).await;
     assert_eq!(job["state"], "queued", "no worker ran: {job}");
     first.shutdown.shutdown();
     first.server.await.unwrap().unwrap();
@@ -399,14 +383,14 @@ async fn postgres_and_redis_and_the_api_keeps_answering_when_redis_stops() {
     })
     .await;
     exercise_identity_flow(&app).await;
-    let ready = expect_ok(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    let ready = expect_ok(app.get("/readyz").await).await;
     assert_eq!(ready["database"]["backend"], "postgres", "{ready}");
     assert_eq!(ready["cache"]["backend"], "redis", "{ready}");
     assert_eq!(ready["cache"]["status"], "up", "{ready}");
     // bob's status twice: the second read is a cache hit.
     expect_ok(user(&app, "bob").await).await;
     expect_ok(user(&app, "bob").await).await;
-    let ready = expect_ok(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    let ready = expect_ok(app.get("/readyz").await).await;
     assert!(ready["cache"]["hits"].as_u64().unwrap() >= 1, "{ready}");
 
     // Redis goes away: every answer is still right, from the database.
@@ -423,7 +407,7 @@ async fn postgres_and_redis_and_the_api_keeps_answering_when_redis_stops() {
     let same = expect_ok(verify(&app, "frank", "person02_a.jpg").await).await;
     assert_eq!(same["match"], true, "{same}");
     assert_eq!(usernames(&search(&app, "person02_a.jpg").await), ["frank"]);
-    let ready = expect_ok(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    let ready = expect_ok(app.get("/readyz").await).await;
     assert_eq!(ready["status"], "ready", "the cache is optional: {ready}");
     assert_eq!(ready["cache"]["status"], "down", "{ready}");
     assert!(ready["cache"]["errors"].as_u64().unwrap() >= 1, "{ready}");

@@ -16,15 +16,7 @@ fn slow_photo() -> Vec<u8> {
 
 async fn wait_until_running(app: &TestApp, n: u64) {
     for _ in 0..500 {
-        let ready: serde_json::Value = app
-            .client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
         if ready["inference"]["running"].as_u64() == Some(n) {
             return;
         }
@@ -99,15 +91,7 @@ async fn a_full_pool_sheds_requests_with_503_and_retry_after() {
     // The request that had the worker is unaffected.
     let done = expect_ok(busy.await.unwrap()).await;
     assert_eq!(done["faces_found"], 1);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("veriface_inference_rejected_total"),
         "{metrics}"

@@ -61,12 +61,7 @@ fn python_path() -> String {
 #[tokio::test]
 async fn the_document_validates_and_documents_exactly_the_routes() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/openapi.json").await;
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -135,7 +130,7 @@ async fn the_document_validates_and_documents_exactly_the_routes() {
         );
     }
     // And an undocumented one is not.
-    let res = app.client.get(app.url("/v2/detect")).send().await.unwrap();
+    let res = app.get("/v2/detect").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
     // Request bodies document the field names clients really send (a
@@ -207,7 +202,7 @@ async fn the_document_validates_and_documents_exactly_the_routes() {
 #[tokio::test]
 async fn the_docs_page_is_self_contained_and_lists_every_path() {
     let app = spawn_app().await;
-    let res = app.client.get(app.url("/docs")).send().await.unwrap();
+    let res = app.get("/docs").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-type"]
         .to_str()

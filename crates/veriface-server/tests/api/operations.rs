@@ -9,7 +9,7 @@ use crate::helpers::{expect_ok, files};
 #[tokio::test]
 async fn index_answers_like_seed_004() {
     let app = spawn_app().await;
-    let body = expect_ok(app.client.get(app.url("/")).send().await.unwrap()).await;
+    let body = expect_ok(app.get("/").await).await;
     assert_eq!(
         body,
         serde_json::json!({"success": true, "message": "Server is working"})
@@ -19,9 +19,9 @@ async fn index_answers_like_seed_004() {
 #[tokio::test]
 async fn health_and_readiness_report_the_store_and_the_pool() {
     let app = spawn_app().await;
-    let health = expect_ok(app.client.get(app.url("/healthz")).send().await.unwrap()).await;
+    let health = expect_ok(app.get("/healthz").await).await;
     assert_eq!(health["status"], "ok");
-    let ready = expect_ok(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    let ready = expect_ok(app.get("/readyz").await).await;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["blob_store"]["backend"], "local");
     assert_eq!(ready["inference"]["workers"], 2);
@@ -63,7 +63,7 @@ async fn metrics_expose_request_and_stage_latency_histograms() {
             .unwrap(),
     )
     .await;
-    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let res = app.get("/metrics").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-type"]
         .to_str()

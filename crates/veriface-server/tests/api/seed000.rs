@@ -60,12 +60,7 @@ async fn upload_get_delete_round_trip_on_the_local_store() {
     assert!(!contains(&on_disk, b"Jane Roe"));
     assert_eq!(up["stored_bytes"], on_disk.len());
 
-    let got = app
-        .client
-        .get(app.url(&format!("/get-image?name={name}")))
-        .send()
-        .await
-        .unwrap();
+    let got = app.get(&format!("/get-image?name={name}")).await;
     assert_eq!(got.status(), StatusCode::OK);
     assert_eq!(got.headers()["content-type"], "image/jpeg");
     assert_eq!(got.headers()["cache-control"], "no-store");
@@ -81,12 +76,7 @@ async fn upload_get_delete_round_trip_on_the_local_store() {
     .await;
     assert_eq!(del["deleted"], true);
     assert_no_files(&app);
-    let gone = app
-        .client
-        .get(app.url(&format!("/get-image?name={name}")))
-        .send()
-        .await
-        .unwrap();
+    let gone = app.get(&format!("/get-image?name={name}")).await;
     expect_error(gone, StatusCode::NOT_FOUND, "image_not_found").await;
     let again = app
         .client
@@ -174,7 +164,7 @@ async fn client_chosen_names_never_become_paths() {
         expect_error(res, StatusCode::BAD_REQUEST, "invalid_image_name").await;
     }
     assert!(app.data_dir.path().join("secret.txt").is_file());
-    let missing = app.client.get(app.url("/get-image")).send().await.unwrap();
+    let missing = app.get("/get-image").await;
     expect_error(missing, StatusCode::BAD_REQUEST, "missing_field").await;
 }
 

@@ -63,11 +63,8 @@ async fn post(app: &TestApp, path: &str, id: &str) -> reqwest::Response {
 
 async fn status(app: &TestApp, id: &str) -> Value {
     expect_ok(
-        app.client
-            .get(app.url(&format!("/api/verification/check_status/{id}")))
-            .send()
-            .await
-            .unwrap(),
+        app.get(&format!("/api/verification/check_status/{id}"))
+            .await,
     )
     .await
 }
@@ -370,11 +367,8 @@ async fn every_illegal_transition_answers_409_with_a_stable_code() {
     // Unknown and malformed ids are 404s.
     for bad in ["0123456789abcdef0123456789abcdef", "not-a-session"] {
         let res = app
-            .client
-            .get(app.url(&format!("/api/verification/check_status/{bad}")))
-            .send()
-            .await
-            .unwrap();
+            .get(&format!("/api/verification/check_status/{bad}"))
+            .await;
         expect_error(res, StatusCode::NOT_FOUND, "session_not_found").await;
         expect_error(
             post(&app, "/api/scan/confirm", bad).await,
@@ -586,12 +580,7 @@ async fn the_phone_calls_need_no_api_key_but_start_and_cancel_do() {
     let id = started["session_id"].as_str().unwrap();
     expect_ok(add(&app, id, "selfie", fixture_bytes(PERSON02_B)).await).await;
     assert_eq!(status(&app, id).await["status"], "collecting");
-    let page = app
-        .client
-        .get(app.url(&format!("/verify/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get(&format!("/verify/{id}")).await;
     assert_eq!(page.status(), StatusCode::OK);
     let res = app
         .client
@@ -605,7 +594,7 @@ async fn the_phone_calls_need_no_api_key_but_start_and_cancel_do() {
 #[tokio::test]
 async fn the_pages_are_served_with_the_qr_code_of_the_session_url() {
     let app = spawn_app().await;
-    let test_page = app.client.get(app.url("/test_page")).send().await.unwrap();
+    let test_page = app.get("/test_page").await;
     assert_eq!(test_page.status(), StatusCode::OK);
     let html = test_page.text().await.unwrap();
     assert!(html.contains("Start Verification"));
@@ -615,12 +604,7 @@ async fn the_pages_are_served_with_the_qr_code_of_the_session_url() {
         .as_str()
         .unwrap()
         .to_string();
-    let res = app
-        .client
-        .get(app.url(&format!("/verify/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(&format!("/verify/{id}")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-security-policy"]
         .to_str()
@@ -632,11 +616,6 @@ async fn the_pages_are_served_with_the_qr_code_of_the_session_url() {
     assert!(!html.contains("{{"), "every placeholder is filled");
     assert!(!html.contains("http://") || !html.contains("cdn"), "no CDN");
 
-    let res = app
-        .client
-        .get(app.url("/verify/0123456789abcdef0123456789abcdef"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/verify/0123456789abcdef0123456789abcdef").await;
     expect_error(res, StatusCode::NOT_FOUND, "session_not_found").await;
 }
