@@ -270,12 +270,14 @@ fn conv_single_filter(
     }
     let mut out = Tensor::zeros(1, ho, wo);
     let mut acc = vec![0f32; wr];
+    // CPU feature detection once, not per row and tap.
+    let arch = pulp::Arch::new();
     for (y, dst) in out.data.chunks_exact_mut(wo).enumerate() {
         acc.fill(0.0);
         for c in 0..input.c {
             for ky in 0..kh {
                 let row = (c * hp + y + ky) * wp;
-                pulp::Arch::new().dispatch(ShiftedTaps {
+                arch.dispatch(ShiftedTaps {
                     acc: &mut acc,
                     // wr + kw - 1 == wp: every shifted run fits.
                     src: &padded[row..row + wp],
