@@ -80,6 +80,11 @@ enum Command {
         /// Average this many jittered chips per face.
         #[arg(long, default_value_t = 1)]
         jitters: u32,
+        /// Find every face in both images and report how many
+        /// (`faces_found`). By default only the largest face is searched
+        /// for, which skips most of the detector's work on large faces.
+        #[arg(long)]
+        all_faces: bool,
         /// First image.
         a: PathBuf,
         /// Second image.
@@ -258,6 +263,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             det,
             threshold,
             jitters,
+            all_faces,
             a,
             b,
         } => {
@@ -268,15 +274,12 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 ));
             }
             let engine = load_engine(&cli.models_dir)?;
-            compare(
-                &engine,
-                &a,
-                &b,
-                det.options(),
-                threshold,
-                jitters,
-                cli.human,
-            )
+            let opts = AnalyzeOptions {
+                detect: det.options(),
+                embed: true,
+                num_jitters: jitters,
+            };
+            compare(&engine, [&a, &b], &opts, all_faces, threshold, cli.human)
         }
     }
 }
@@ -365,61 +368,113 @@ fn shortest_f64(v: f32) -> f64 {
     v.to_string().parse().unwrap_or(f64::from(v))
 }
 
-fn largest(faces: &[Face]) -> Option<&Face> {
-    faces.iter().max_by_key(|f| f.face_box.rect.area())
+/// One image's side of a compare: the largest face and, when every face
+/// was looked for, how many there are.
+struct CompareSide {
+    width: u32,
+    height: u32,
+    face: Face,
+    faces_found: Option<usize>,
+    decode_ms: f64,
+    analyze_ms: f64,
+}
+
+/// Decodes `path` and finds its largest face with its descriptor: with
+/// `all_faces`, from the full detector's list (counting the others);
+/// otherwise with the engine's largest-face search, which skips the
+/// detector's work on faces too small to be the largest.
+fn compare_side(
+    engine: &FaceEngine,
+    path: &Path,
+    opts: &AnalyzeOptions,
+    all_faces: bool,
+) -> Result<CompareSide, CliError> {
+    let t0 = Instant::now();
+    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, &e))?;
+    let img = decode(&bytes, &DecodeLimits::default())
+        .map_err(|e| CliError::image(path, &e))?
+        .image;
+    let t1 = Instant::now();
+    let (face, faces_found) = if all_faces {
+        let boxes = engine.detect(&img, &opts.detect);
+        let n = boxes.len();
+        // The last of equal areas, as `detect_largest` picks.
+        let face = match boxes.into_iter().max_by_key(|b| b.rect.area()) {
+            Some(face_box) => {
+                let landmarks = engine.landmarks(&img, face_box.rect);
+                let embedding = engine
+                    .descriptor(&img, &landmarks, opts.num_jitters)
+                    .map_err(CliError::from_engine)?;
+                Some(Face {
+                    face_box,
+                    landmarks,
+                    embedding: Some(embedding),
+                })
+            }
+            None => None,
+        };
+        (face, Some(n))
+    } else {
+        let face = engine
+            .analyze_largest(&img, opts)
+            .map_err(CliError::from_engine)?;
+        (face, None)
+    };
+    let face = face.ok_or_else(|| {
+        CliError::new(
+            "no_face_detected",
+            format!("no face found in {}", path.display()),
+        )
+    })?;
+    Ok(CompareSide {
+        width: img.width(),
+        height: img.height(),
+        face,
+        faces_found,
+        decode_ms: ms(t1 - t0),
+        analyze_ms: ms(t1.elapsed()),
+    })
 }
 
 fn compare(
     engine: &FaceEngine,
-    a: &Path,
-    b: &Path,
-    detect: DetectOptions,
+    [a, b]: [&Path; 2],
+    opts: &AnalyzeOptions,
+    all_faces: bool,
     threshold: f32,
-    jitters: u32,
     human: bool,
 ) -> Result<ExitCode, CliError> {
-    let opts = AnalyzeOptions {
-        detect,
-        embed: true,
-        num_jitters: jitters,
-    };
     let t0 = Instant::now();
-    let (ra, rb) = rayon::join(|| analyse(engine, a, &opts), || analyse(engine, b, &opts));
+    let (ra, rb) = rayon::join(
+        || compare_side(engine, a, opts, all_faces),
+        || compare_side(engine, b, opts, all_faces),
+    );
     let (ra, rb) = (ra?, rb?);
-    let pick = |r: &Analysed, p: &Path| -> Result<(Face, usize), CliError> {
-        largest(&r.faces)
-            .cloned()
-            .map(|f| (f, r.faces.len()))
-            .ok_or_else(|| {
-                CliError::new(
-                    "no_face_detected",
-                    format!("no face found in {}", p.display()),
-                )
-            })
-    };
-    let (fa, na) = pick(&ra, a)?;
-    let (fb, nb) = pick(&rb, b)?;
-    let (Some(ea), Some(eb)) = (fa.embedding, fb.embedding) else {
+    let (Some(ea), Some(eb)) = (ra.face.embedding, rb.face.embedding) else {
         return Err(CliError::new("internal", "descriptor missing".to_string()));
     };
     let c = Comparison::from_distance(ea.distance(&eb), threshold);
-    let side = |p: &Path, r: &Analysed, f: &Face, n: usize| {
-        json!({
+    let side = |p: &Path, r: &CompareSide| {
+        let mut v = json!({
             "file": p.display().to_string(),
             "width": r.width,
             "height": r.height,
-            "faces_found": n,
-            "face": face_json(f),
-        })
+            "face": face_json(&r.face),
+        });
+        if let Some(n) = r.faces_found {
+            v["faces_found"] = json!(n);
+        }
+        v
     };
     let body = json!({
         "match": c.is_match,
         "distance": c.distance,
         "similarity": c.similarity,
         "threshold": shortest_f64(c.threshold),
-        "detector": match detect.mode { DetectorMode::Reference => "reference", DetectorMode::Fast => "fast" },
-        "a": side(a, &ra, &fa, na),
-        "b": side(b, &rb, &fb, nb),
+        "detector": match opts.detect.mode { DetectorMode::Reference => "reference", DetectorMode::Fast => "fast" },
+        "search": if all_faces { "all_faces" } else { "largest_face" },
+        "a": side(a, &ra),
+        "b": side(b, &rb),
         "timings_ms": {
             "decode_a": ra.decode_ms, "analyze_a": ra.analyze_ms,
             "decode_b": rb.decode_ms, "analyze_b": rb.analyze_ms,

@@ -95,7 +95,27 @@ fn benches(c: &mut Criterion) {
                 })
             })
         });
+        // What `veriface compare` runs: the largest-face search.
         g.bench_function("compare_two_1mp_photos", |b| {
+            b.iter(|| {
+                run(&mut || {
+                    let one = |bytes: &[u8]| {
+                        let im = decode(bytes, &DecodeLimits::default()).unwrap().image;
+                        engine
+                            .analyze_largest(&im, &AnalyzeOptions::default())
+                            .unwrap()
+                            .and_then(|f| f.embedding)
+                            .unwrap()
+                    };
+                    let (a, b2) = rayon::join(|| one(&pair.0), || one(&pair.1));
+                    assert!(Comparison::from_distance(a.distance(&b2), 0.6).is_match);
+                })
+            })
+        });
+        // The same compare from the full fast detector (every face found,
+        // every face embedded, the largest compared): `--all-faces`, and
+        // the whole pipeline before the largest-face search.
+        g.bench_function("compare_two_1mp_photos_all_faces", |b| {
             b.iter(|| {
                 run(&mut || {
                     let one = |bytes: &[u8]| {

@@ -214,6 +214,36 @@ fn no_face_gives_an_empty_list() {
 }
 
 #[test]
+fn no_face_and_tiny_images_have_no_largest_face() {
+    let e = engine();
+    let img = RgbImage::from_fn(320, 240, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    assert!(e.detect_largest(&img, &DetectOptions::fast()).is_none());
+    assert!(e
+        .detect_largest(&img, &DetectOptions::reference())
+        .is_none());
+    for (w, h) in [(1, 1), (0, 0), (3, 500), (500, 3)] {
+        let img = RgbImage::new(w, h);
+        assert!(e.detect_largest(&img, &DetectOptions::fast()).is_none());
+    }
+}
+
+#[test]
+fn largest_face_of_a_couple_is_the_full_detectors_largest() {
+    let e = engine();
+    let img = decode(&photo_bytes("_multi/couple.jpg"), &limits())
+        .unwrap()
+        .image;
+    for opts in [DetectOptions::fast(), DetectOptions::reference()] {
+        let all = e.detect(&img, &opts);
+        assert_eq!(all.len(), 2);
+        let pick = all.iter().max_by_key(|f| f.rect.area()).unwrap();
+        let largest = e.detect_largest(&img, &opts).unwrap();
+        assert_eq!((largest.rect, largest.raw_rect), (pick.rect, pick.raw_rect));
+        assert!((largest.score - pick.score).abs() < 1e-5);
+    }
+}
+
+#[test]
 fn couple_has_two_faces() {
     let faces = analyze(&photo_bytes("_multi/couple.jpg")).unwrap();
     assert_eq!(faces.len(), 2, "{faces:?}");

@@ -33,6 +33,8 @@ struct Analysed {
     /// `None` where dlib has no CNN golden.
     reference: Option<Vec<Face>>,
     fast: Vec<Face>,
+    /// The fast mode's largest-face search.
+    largest: Option<Face>,
 }
 
 fn engine() -> &'static FaceEngine {
@@ -67,6 +69,9 @@ fn analysed() -> &'static [Analysed] {
                     reference: has_cnn
                         .then(|| e.analyze(&img, &opts(DetectOptions::reference())).unwrap()),
                     fast: e.analyze(&img, &opts(DetectOptions::fast())).unwrap(),
+                    largest: e
+                        .analyze_largest(&img, &opts(DetectOptions::fast()))
+                        .unwrap(),
                     file: g.file,
                     golden: g.json,
                 }
@@ -282,4 +287,45 @@ fn reference_pair_decisions_equal_dlibs() {
 #[test]
 fn fast_pair_decisions_equal_dlibs() {
     check_pairs("fast", &largest_by_file(|a| ours_largest(&a.fast)));
+}
+
+/// The largest-face search (`FaceEngine::analyze_largest`, what `veriface
+/// compare` runs) must return exactly the face a compare picks from the fast
+/// detector's whole list: the same box, landmarks and descriptor. Scores may
+/// differ in the last bits (the network runs on differently sized crops).
+#[test]
+fn largest_face_search_equals_the_fast_detectors_pick() {
+    let mut worst_score = 0f32;
+    for a in analysed() {
+        let pick = a.fast.iter().max_by_key(|f| f.face_box.rect.area());
+        match (pick, &a.largest) {
+            (None, None) => {}
+            (Some(p), Some(l)) => {
+                assert_eq!(p.face_box.rect, l.face_box.rect, "{}", a.file);
+                assert_eq!(p.face_box.raw_rect, l.face_box.raw_rect, "{}", a.file);
+                assert_eq!(p.landmarks, l.landmarks, "{}", a.file);
+                assert_eq!(p.embedding, l.embedding, "{}", a.file);
+                let d = (p.face_box.score - l.face_box.score).abs();
+                assert!(d < 1e-5, "{}: score {d}", a.file);
+                worst_score = worst_score.max(d);
+            }
+            (p, l) => panic!("{}: fast {p:?}, largest-face search {l:?}", a.file),
+        }
+    }
+    println!(
+        "largest-face search: {} images, same face as the fast detector's pick on all, \
+         worst score difference {worst_score:.1e}",
+        analysed().len()
+    );
+}
+
+#[test]
+fn largest_face_pair_decisions_equal_dlibs() {
+    let ours = largest_by_file(|a| {
+        a.largest
+            .as_ref()
+            .and_then(|f| f.embedding)
+            .map(|e| e.0.iter().map(|&v| f64::from(v)).collect())
+    });
+    check_pairs("largest-face search", &ours);
 }

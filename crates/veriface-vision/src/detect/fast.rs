@@ -48,11 +48,11 @@ pub const MIN_FACE_FLOOR: u32 = 40;
 
 /// Box side, in original pixels, of a detection at reference level 0
 /// (the 80-pixel window, 79 between its corners, halved by the upsampling).
-const LEVEL0_BOX: f64 = 39.5;
+pub(super) const LEVEL0_BOX: f64 = 39.5;
 
 /// Context kept around the scored tiles: half the receptive field (94) plus
 /// the 10-pixel gap a cell centre may sit in, rounded up to the stride.
-const MARGIN: i64 = 112;
+pub(super) const MARGIN: i64 = 112;
 
 /// The minimum face size actually used for an image.
 pub fn effective_min_face(min_face_size: u32, width: u32, height: u32) -> u32 {
@@ -135,7 +135,7 @@ pub fn detect_fast(
 /// tile from `k` on plus [`MARGIN`], origins on the output stride so that
 /// cells keep dlib's window positions. Neighbouring crops are merged when
 /// their bounding box wastes little.
-fn scored_regions(layout: &PyramidLayout, k: usize) -> Vec<(Rect, Vec<usize>)> {
+pub(super) fn scored_regions(layout: &PyramidLayout, k: usize) -> Vec<(Rect, Vec<usize>)> {
     let snap = |v: i64| (v - MARGIN).max(0) / OUTPUT_STRIDE * OUTPUT_STRIDE;
     let mut regions: Vec<(Rect, Vec<usize>)> = layout
         .levels
@@ -183,7 +183,7 @@ fn scored_regions(layout: &PyramidLayout, k: usize) -> Vec<(Rect, Vec<usize>)> {
 /// normalised upsampled image), and the part of its tile inside each crop is
 /// copied in. Levels are kept one at a time, so memory is the crops plus two
 /// levels.
-fn crop_tensors(
+pub(super) fn crop_tensors(
     up: &RgbImage,
     means: [f32; 3],
     layout: &PyramidLayout,

@@ -2,6 +2,7 @@
 //! extraction, non-max suppression and the mapping back to image pixels.
 
 pub mod fast;
+pub mod largest;
 pub mod layout;
 pub mod nms;
 pub mod pipeline;

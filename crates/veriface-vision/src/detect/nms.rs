@@ -38,6 +38,22 @@ pub fn candidates(
     threshold: f32,
     level_offset: usize,
 ) -> Vec<Scored> {
+    candidate_cells(scores, layout, window, threshold, level_offset)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// [`candidates`], each with the tensor point `(x, y)` its cell looks at
+/// (in `layout`'s coordinates), for callers that score parts of the tensor
+/// and must know which cells they have seen.
+pub fn candidate_cells(
+    scores: &Tensor,
+    layout: &PyramidLayout,
+    window: (usize, usize),
+    threshold: f32,
+    level_offset: usize,
+) -> Vec<(Scored, (i64, i64))> {
     let mut out = Vec::new();
     let half_w = (window.0 as f64 - 1.0) / 2.0;
     let half_h = (window.1 as f64 - 1.0) / 2.0;
@@ -66,11 +82,14 @@ pub fn candidates(
                 rr = rr * 1.2 + 0.3;
                 b = b * 1.2 + 0.3;
             }
-            out.push(Scored {
-                rect: Rect::new(lround(l), lround(t), lround(rr), lround(b)),
-                score: s,
-                level,
-            });
+            out.push((
+                Scored {
+                    rect: Rect::new(lround(l), lround(t), lround(rr), lround(b)),
+                    score: s,
+                    level,
+                },
+                (px, py),
+            ));
         }
     }
     out

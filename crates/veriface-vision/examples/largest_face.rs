@@ -1,0 +1,71 @@
+//! The largest-face search against the fast detector on every golden image.
+//!
+//! `cargo run --release -p veriface-vision --example largest_face`
+//!
+//! For each image: the fast detector's whole list (then its largest face,
+//! as a compare picks it) and [`FaceEngine::detect_largest`], both timed on
+//! the current thread pool, and whether the two faces are identical. Prints
+//! one line per image and a summary; `docs/benchmarks.md` quotes it.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use veriface_vision::decode::{decode_no_orientation, DecodeLimits};
+use veriface_vision::{DetectOptions, FaceEngine};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let shared = std::env::var_os("VERIFACE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let models = std::env::var_os("VERIFACE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let engine = FaceEngine::load(&models)?;
+    let golden = shared.join("data/golden");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(golden.join("index.json"))?)?;
+    let opts = DetectOptions::fast();
+    let (mut t_fast, mut t_largest, mut same, mut n) = (0.0, 0.0, 0, 0);
+    let mut ratios = Vec::new();
+    for e in index["images"].as_array().ok_or("index")? {
+        let file = e["file"].as_str().ok_or("file")?;
+        let bytes = std::fs::read(shared.join("data/faces").join(file))?;
+        let img = decode_no_orientation(&bytes, &DecodeLimits::default())?.image;
+        let t = Instant::now();
+        let all = engine.detect(&img, &opts);
+        let fast = all.iter().max_by_key(|f| f.rect.area()).copied();
+        let a = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let largest = engine.detect_largest(&img, &opts);
+        let b = t.elapsed().as_secs_f64();
+        n += 1;
+        same += usize::from(fast == largest);
+        t_fast += a;
+        t_largest += b;
+        ratios.push(a / b);
+        let side = largest.map_or(0, |f| f.rect.width());
+        println!(
+            "{file:40} {}x{} face {side:>5}px  fast {:>7.1} ms  largest {:>7.1} ms  {:>5.2}x  {}",
+            img.width(),
+            img.height(),
+            1000.0 * a,
+            1000.0 * b,
+            a / b,
+            if fast == largest { "same" } else { "DIFFERENT" }
+        );
+        if fast != largest {
+            println!("    fast {fast:?}\n    ours {largest:?}\n    all {all:?}");
+        }
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "images {n}, identical largest face {same}, total fast {:.1} s, largest {:.1} s ({:.2}x), median per-image speed-up {:.2}x (min {:.2}x, max {:.2}x)",
+        t_fast,
+        t_largest,
+        t_fast / t_largest,
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
+    Ok(())
+}

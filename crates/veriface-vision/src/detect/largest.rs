@@ -1,0 +1,539 @@
+//! The largest face only: the fast detector's answer to "which face is the
+//! largest?", scoring coarse pyramid levels first and finer ones only where
+//! they could change that answer.
+//!
+//! A compare needs one face per photo, the largest, and in a KYC photo that
+//! face is large: a selfie's face spans 30-70% of the frame. dlib's pyramid
+//! level `i` finds boxes about `39.5 * 1.2^i` px wide, so large faces live on
+//! the coarse levels, whose tiles are small. This search scores the tiles of
+//! the coarse levels first (whole tiles, as [`super::fast`] does) and goes
+//! down a stage of levels only while no face is certain to be the largest.
+//!
+//! A face found on level `L` is the answer only once it is certain to survive
+//! dlib's non-max suppression and no larger one can exist. dlib's overlap
+//! test (intersection over the bounding box, above 0.338) can only join two
+//! boxes at most three levels apart (four levels: `(1/1.2)^8 = 0.23`), and
+//! only when their centres are close; so the finer levels are scored only in
+//! small windows around the detections whose fate is still open (with the
+//! network's receptive field as margin, so every score is dlib's). Statuses
+//! follow dlib's greedy order: a detection is kept when every higher-scoring
+//! detection that overlaps it is known and suppressed, suppressed when one of
+//! them is known and kept, and open otherwise.
+//!
+//! The result is exactly the largest face (by clipped area, ties to the
+//! lower score, as the CLI picks it) of [`super::fast::detect_fast`]'s
+//! output; the golden tests check that on every image. The saving depends on
+//! the face: a face filling a third of a 1 MP photo is found from the tiles
+//! of levels 10 and up (a tenth of the pyramid) plus three small windows; a
+//! photo without a face costs what the fast detector costs.
+
+use std::collections::HashSet;
+
+use image::RgbImage;
+
+use crate::geometry::Rect;
+use crate::imgproc::pyramid::{pyramid_up, rect_down};
+use crate::models::mmod_net::MmodNet;
+use crate::nn::tensor::Tensor;
+
+use super::fast::{crop_tensors, effective_min_face, first_level, scored_regions, MARGIN};
+use super::layout::PyramidLayout;
+use super::nms::{candidate_cells, overlaps, Scored, OUTPUT_STRIDE};
+use super::pipeline::{detect_reference, RawDetection};
+
+/// A cell's score is dlib's when its tensor point is at least this far from
+/// every edge of the crop that is not the tensor's own edge: half the
+/// network's 189-px receptive field, rounded up.
+const HALF_FIELD: i64 = 96;
+
+/// The first stage scores the levels that hold faces of at least this share
+/// of the image's shorter side (the median golden face is 37%).
+const FIRST_STAGE_FACE_FRACTION: f64 = 0.4;
+
+/// Levels added to the whole-tile search per stage.
+const STAGE_LEVELS: usize = 2;
+
+/// Two detections further apart than this many levels never overlap in
+/// dlib's NMS: even nested, the smaller covers `(1/1.2)^(2*4) = 0.23` of the
+/// larger's box, under the 0.338 threshold; three levels apart it can cover
+/// 0.335-0.34 with rounding, so three still count.
+const NMS_LEVEL_REACH: usize = 3;
+
+/// Rounds of local scoring before the search gives up and scores every
+/// level (a guard; golden images need one or two).
+const MAX_LOCAL_ROUNDS: usize = 16;
+
+/// dlib's coverage threshold from the model file (never fires at 1.0).
+const COVERED_THRESH: f64 = 1.0;
+
+/// The largest face [`super::fast::detect_fast`] would return for the same
+/// arguments, in the coordinates of `img`, or `None` when it finds none.
+pub fn detect_largest(
+    net: &MmodNet,
+    img: &RgbImage,
+    min_face_size: u32,
+    threshold: f32,
+) -> Option<RawDetection> {
+    let (w, h) = img.dimensions();
+    let k = first_level(effective_min_face(min_face_size, w, h));
+    if k == 0 {
+        return largest_of(detect_reference(net, img, 1, threshold), w, h);
+    }
+    let up = pyramid_up(img);
+    let layout = PyramidLayout::new(up.height() as usize, up.width() as usize);
+    let n = layout.levels.len();
+    if k >= n {
+        return None;
+    }
+    let regions = scored_regions(&layout, k);
+    let rects: Vec<Rect> = regions.iter().map(|(r, _)| *r).collect();
+    let tensors = crop_tensors(&up, net.means(), &layout, &rects);
+    drop(up);
+    let crops = regions
+        .into_iter()
+        .zip(tensors)
+        .map(|((rect, tiles), tensor)| Crop {
+            rect,
+            tiles,
+            tensor,
+        })
+        .collect();
+    let short = f64::from(w.min(h));
+    let start = first_level((FIRST_STAGE_FACE_FRACTION * short).round() as u32).clamp(k, n - 1);
+    let mut search = Search {
+        net,
+        layout: &layout,
+        crops,
+        threshold,
+        k,
+        iou: net.nms_iou_thresh(),
+        full: vec![false; n],
+        exact: vec![Vec::new(); n],
+        seen: HashSet::new(),
+        found: Vec::new(),
+        image: (w, h),
+    };
+    search.run(start)
+}
+
+/// The face a compare picks from a detector's list: the largest box once
+/// clipped to the image, the last one on ties (detections come best score
+/// first, so the lower score).
+pub fn largest_of(dets: Vec<RawDetection>, w: u32, h: u32) -> Option<RawDetection> {
+    let area = |d: &RawDetection| d.rect.clip_like_face_recognition(w, h).area();
+    dets.into_iter()
+        .fold(None, |best: Option<RawDetection>, d| match best {
+            Some(b) if area(&d) < area(&b) => Some(b),
+            _ => Some(d),
+        })
+}
+
+/// One precomputed crop of dlib's tiled tensor ([`super::fast`]'s crops).
+struct Crop {
+    rect: Rect,
+    tiles: Vec<usize>,
+    tensor: Tensor,
+}
+
+/// Where a detection stands in dlib's greedy suppression, given what has
+/// been scored so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Kept,
+    Suppressed,
+    Open,
+}
+
+struct Search<'a> {
+    net: &'a MmodNet,
+    layout: &'a PyramidLayout,
+    crops: Vec<Crop>,
+    threshold: f32,
+    /// The first level the fast detector scores.
+    k: usize,
+    iou: f64,
+    /// Levels whose whole tile has been scored.
+    full: Vec<bool>,
+    /// Per level: tensor-point rectangles inside which every cell is scored.
+    exact: Vec<Vec<Rect>>,
+    /// Tensor points already scored (each cell counted once).
+    seen: HashSet<(i64, i64)>,
+    /// Every detection above the threshold on levels `k..` scored so far.
+    found: Vec<Scored>,
+    image: (u32, u32),
+}
+
+impl Search<'_> {
+    fn run(&mut self, start: usize) -> Option<RawDetection> {
+        let n = self.layout.levels.len();
+        let mut m = n;
+        let mut next = start;
+        let mut rounds = 0;
+        loop {
+            if next < m {
+                self.score_levels(next, m);
+                m = next;
+            }
+            let (order, status) = self.resolve();
+            let best = order
+                .iter()
+                .copied()
+                .filter(|&i| status[i] == Status::Kept)
+                .fold(None, |best: Option<usize>, i| match best {
+                    Some(b) if self.area(i) < self.area(b) => Some(b),
+                    _ => Some(i),
+                });
+            let best_area = best.map_or(0, |b| self.area(b));
+            // First settle the open detections that could still be the
+            // answer (or decide it): scoring small windows around them is
+            // cheaper than a stage of whole tiles.
+            let relevant = order
+                .iter()
+                .any(|&i| status[i] == Status::Open && self.area(i) >= best_area);
+            if !relevant {
+                // Every level that could hold a box at least as large must
+                // be scored whole (every level, when nothing is kept).
+                let needed = (self.k..n)
+                    .find(|&l| best.is_none() || max_area(l) >= best_area)
+                    .unwrap_or(n);
+                if m > needed {
+                    next = m.saturating_sub(STAGE_LEVELS).max(needed).max(self.k);
+                    continue;
+                }
+                return best.map(|b| RawDetection {
+                    rect: rect_down(self.found[b].rect),
+                    score: self.found[b].score,
+                });
+            }
+            // An open status traces back to exposed detections (maybe ones
+            // that cannot be the answer themselves): score around all.
+            let all_open: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|&i| status[i] == Status::Open)
+                .collect();
+            let requests = self.requests(&all_open);
+            rounds += 1;
+            if requests.is_empty() || rounds > MAX_LOCAL_ROUNDS {
+                // Each round covers the exposures it scores, so this is a
+                // guard, not a path: scoring every level settles all.
+                if m > self.k {
+                    next = self.k;
+                    rounds = 0;
+                    continue;
+                }
+                // Everything is scored, so nothing can be open.
+                return best.map(|b| RawDetection {
+                    rect: rect_down(self.found[b].rect),
+                    score: self.found[b].score,
+                });
+            }
+            for (level, points) in requests {
+                self.score_local(level, points);
+            }
+        }
+    }
+
+    /// The clipped area of detection `i` in the input image.
+    fn area(&self, i: usize) -> i64 {
+        rect_down(self.found[i].rect)
+            .clip_like_face_recognition(self.image.0, self.image.1)
+            .area()
+    }
+
+    /// dlib's greedy suppression over what is known: detections in score
+    /// order (stable, as [`super::nms::suppress`]) and their statuses.
+    fn resolve(&self) -> (Vec<usize>, Vec<Status>) {
+        let mut order: Vec<usize> = (0..self.found.len()).collect();
+        order.sort_by(|&a, &b| self.found[b].score.total_cmp(&self.found[a].score));
+        let mut status = vec![Status::Open; self.found.len()];
+        for (pos, &i) in order.iter().enumerate() {
+            let x = &self.found[i];
+            let mut open = !self.exposures(x).is_empty();
+            let mut suppressed = false;
+            for &j in &order[..pos] {
+                if overlaps(&self.found[j].rect, &x.rect, self.iou, COVERED_THRESH) {
+                    match status[j] {
+                        Status::Kept => {
+                            suppressed = true;
+                            break;
+                        }
+                        Status::Open => open = true,
+                        Status::Suppressed => {}
+                    }
+                }
+            }
+            status[i] = if suppressed {
+                Status::Suppressed
+            } else if open {
+                Status::Open
+            } else {
+                Status::Kept
+            };
+        }
+        (order, status)
+    }
+
+    /// The not yet scored tensor points, per level, whose boxes could
+    /// overlap `x` in dlib's NMS.
+    fn exposures(&self, x: &Scored) -> Vec<(usize, Rect)> {
+        let n = self.layout.levels.len();
+        let lo = x.level.saturating_sub(NMS_LEVEL_REACH).max(self.k);
+        let hi = (x.level + NMS_LEVEL_REACH).min(n - 1);
+        (lo..=hi)
+            .filter(|&l| !self.full[l])
+            .filter_map(|l| {
+                let p = self.reach(x, l)?;
+                let covered = self.exact[l].iter().any(|e| e.intersect(&p) == p);
+                (!covered).then_some((l, p))
+            })
+            .collect()
+    }
+
+    /// The tensor points of level `l`'s tile whose boxes could overlap `x`
+    /// by more than dlib's threshold, or `None` if none can.
+    ///
+    /// For squares of sides `a >= b` whose centres are `d` apart along one
+    /// axis, the intersection over the bounding box is at most `(b/a)^2`,
+    /// and at most `((a + b)/2 - d) * b / a^2` once the smaller one sticks
+    /// out; so overlap needs `(b/a)^2 > t` and `d < (a + b)/2 - t a^2 / b`.
+    fn reach(&self, x: &Scored, l: usize) -> Option<Rect> {
+        let tile = self.layout.levels[l];
+        let (scale, shift) = level_map(l);
+        // Sides as `right - left + 1`; a level's boxes are 79 * 1.2^l wide
+        // before rounding each corner.
+        let side_x = (x.rect.width() as f64, x.rect.height() as f64);
+        let side_l = 79.0 * scale + 1.0;
+        let half_reach = |sx: f64| -> Option<f64> {
+            // Bounds that can only widen the reach: the larger side 1 px
+            // smaller, the smaller 1 px larger.
+            let a = sx.max(side_l) - 1.0;
+            let b = (sx.min(side_l) + 1.0).min(a);
+            if (b / a).powi(2) <= self.iou {
+                return None;
+            }
+            Some((a + b) / 2.0 - self.iou * a * a / b + 2.0)
+        };
+        let dx = half_reach(side_x.0)?;
+        let dy = half_reach(side_x.1)?;
+        let cx = (x.rect.left + x.rect.right) as f64 / 2.0;
+        let cy = (x.rect.top + x.rect.bottom) as f64 / 2.0;
+        // A cell at tensor point p has its box centred at
+        // scale * (p - tile origin) + shift.
+        let to_point = |v: f64| (v - shift) / scale;
+        let r = Rect::new(
+            (to_point(cx - dx).floor() as i64 - 1) + tile.left,
+            (to_point(cy - dy).floor() as i64 - 1) + tile.top,
+            (to_point(cx + dx).ceil() as i64 + 1) + tile.left,
+            (to_point(cy + dy).ceil() as i64 + 1) + tile.top,
+        )
+        .intersect(&tile);
+        (!r.is_empty()).then_some(r)
+    }
+
+    /// The exposures of the `open` detections, merged per level where
+    /// their scoring windows would overlap.
+    fn requests(&self, open: &[usize]) -> Vec<(usize, Rect)> {
+        let mut out: Vec<(usize, Rect)> = Vec::new();
+        for &i in open {
+            for (l, p) in self.exposures(&self.found[i]) {
+                let grown = |r: &Rect| {
+                    Rect::new(
+                        r.left - MARGIN,
+                        r.top - MARGIN,
+                        r.right + MARGIN,
+                        r.bottom + MARGIN,
+                    )
+                };
+                match out
+                    .iter_mut()
+                    .find(|(ol, or)| *ol == l && !grown(or).intersect(&grown(&p)).is_empty())
+                {
+                    Some((_, or)) => *or = or.bounding_union(&p),
+                    None => out.push((l, p)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Scores the whole tiles of levels `lo..hi`.
+    fn score_levels(&mut self, lo: usize, hi: usize) {
+        let wanted = |l: usize| l >= lo && l < hi;
+        let mut jobs = Vec::new();
+        for (ci, crop) in self.crops.iter().enumerate() {
+            let tiles: Vec<usize> = crop.tiles.iter().copied().filter(|&l| wanted(l)).collect();
+            let Some(r) = tiles
+                .iter()
+                .map(|&l| self.with_margin(self.layout.levels[l]))
+                .reduce(|a, b| a.bounding_union(&b))
+            else {
+                continue;
+            };
+            jobs.push((ci, r.intersect(&crop.rect), tiles));
+        }
+        for (ci, r, tiles) in jobs {
+            // As the fast detector: a tile's cells are exact when the crop
+            // holds the tile and its margin.
+            self.score(ci, r, |level, _| tiles.contains(&level));
+        }
+        for l in lo..hi {
+            self.full[l] = true;
+        }
+    }
+
+    /// Scores the cells of level `level` at the tensor points `points`
+    /// (inside its tile), with the margin that makes their scores exact.
+    fn score_local(&mut self, level: usize, points: Rect) {
+        let Some(ci) = self.crops.iter().position(|c| c.tiles.contains(&level)) else {
+            return;
+        };
+        let r = self.with_margin(points).intersect(&self.crops[ci].rect);
+        let (rows, cols) = (self.layout.rows as i64, self.layout.cols as i64);
+        let exact = Rect::new(
+            if r.left > 0 {
+                r.left + HALF_FIELD
+            } else {
+                r.left
+            },
+            if r.top > 0 { r.top + HALF_FIELD } else { r.top },
+            if r.right < cols - 1 {
+                r.right - HALF_FIELD
+            } else {
+                r.right
+            },
+            if r.bottom < rows - 1 {
+                r.bottom - HALF_FIELD
+            } else {
+                r.bottom
+            },
+        );
+        self.score(ci, r, |_, p| exact.contains(p.0, p.1));
+        for (l, tile) in self.layout.levels.iter().enumerate() {
+            if !tile.intersect(&exact).is_empty() {
+                self.exact[l].push(exact);
+            }
+        }
+    }
+
+    /// `r` grown by the margin, its origin on the network's output stride
+    /// (so cells fall on dlib's window positions), inside the tensor.
+    fn with_margin(&self, r: Rect) -> Rect {
+        let snap = |v: i64| (v - MARGIN).max(0) / OUTPUT_STRIDE * OUTPUT_STRIDE;
+        Rect::new(
+            snap(r.left),
+            snap(r.top),
+            (r.right + MARGIN).min(self.layout.cols as i64 - 1),
+            (r.bottom + MARGIN).min(self.layout.rows as i64 - 1),
+        )
+    }
+
+    /// Runs the network on the part `r` of crop `ci` and records the
+    /// detections on levels `k..` that `keep(level, tensor point)` accepts.
+    fn score(&mut self, ci: usize, r: Rect, keep: impl Fn(usize, (i64, i64)) -> bool) {
+        if r.is_empty() {
+            return;
+        }
+        let crop = &self.crops[ci];
+        let input = sub_tensor(&crop.tensor, crop.rect, r);
+        let scores = self.net.forward(&input);
+        drop(input);
+        let shifted = PyramidLayout {
+            levels: self
+                .layout
+                .levels
+                .iter()
+                .map(|t| {
+                    Rect::new(
+                        t.left - r.left,
+                        t.top - r.top,
+                        t.right - r.left,
+                        t.bottom - r.top,
+                    )
+                })
+                .collect(),
+            rows: r.height() as usize,
+            cols: r.width() as usize,
+        };
+        for (s, (px, py)) in
+            candidate_cells(&scores, &shifted, self.net.window_size(), self.threshold, 0)
+        {
+            let p = (px + r.left, py + r.top);
+            if s.level >= self.k && keep(s.level, p) && self.seen.insert(p) {
+                self.found.push(s);
+            }
+        }
+    }
+}
+
+/// The affine map from a level-`l` tile coordinate to level 0's,
+/// `x -> scale * x + shift`: `l` times dlib's `point_up` (`x * 1.2 + 0.3`).
+fn level_map(l: usize) -> (f64, f64) {
+    let (mut scale, mut shift) = (1.0, 0.0);
+    for _ in 0..l {
+        scale *= 1.2;
+        shift = shift * 1.2 + 0.3;
+    }
+    (scale, shift)
+}
+
+/// An upper bound on the clipped area, in input pixels, of a box found on
+/// level `l` (79 * 1.2^l px at level 0, halved by the upsampling, with
+/// rounding slack).
+fn max_area(l: usize) -> i64 {
+    let side = (79.0 * level_map(l).0 + 3.0) / 2.0 + 2.0;
+    (side * side).ceil() as i64
+}
+
+/// The values of `tensor` (which holds the tensor region `at`) inside `r`.
+fn sub_tensor(tensor: &Tensor, at: Rect, r: Rect) -> Tensor {
+    let (h, w) = (r.height() as usize, r.width() as usize);
+    let mut out = Tensor::zeros(tensor.c, h, w);
+    let (x0, y0) = ((r.left - at.left) as usize, (r.top - at.top) as usize);
+    for c in 0..tensor.c {
+        for y in 0..h {
+            let src = &tensor.data[(c * tensor.h + y0 + y) * tensor.w + x0..][..w];
+            out.data[(c * h + y) * w..][..w].copy_from_slice(src);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_map_is_point_up_iterated() {
+        let (s, t) = level_map(3);
+        let mut x = 10.0f64;
+        for _ in 0..3 {
+            x = x * 1.2 + 0.3;
+        }
+        assert!((s * 10.0 + t - x).abs() < 1e-12);
+    }
+
+    #[test]
+    fn max_area_bounds_every_box_of_a_level() {
+        for l in 0..20 {
+            let (s, t) = level_map(l);
+            // The widest box a cell of level l can give, mapped down.
+            let left = (s * -39.5 + t).round() as i64;
+            let right = (s * 39.5 + t).round() as i64;
+            let r = rect_down(Rect::new(left, left, right, right));
+            assert!(r.area() <= max_area(l), "level {l}");
+            assert!(max_area(l) < max_area(l + 1));
+        }
+    }
+
+    #[test]
+    fn largest_of_prefers_area_then_the_last() {
+        let d = |l, r, score| RawDetection {
+            rect: Rect::new(l, l, r, r),
+            score,
+        };
+        let got = largest_of(vec![d(0, 9, 2.0), d(20, 49, 1.5), d(60, 89, 1.0)], 100, 100);
+        assert_eq!(got.map(|d| d.score), Some(1.0));
+        assert!(largest_of(Vec::new(), 10, 10).is_none());
+    }
+}
