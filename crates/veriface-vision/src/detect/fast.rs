@@ -25,8 +25,8 @@ use image::RgbImage;
 use rayon::prelude::*;
 
 use crate::geometry::Rect;
-use crate::imgproc::pyramid::{pyramid_up, rect_down};
-use crate::imgproc::resize::resize_plane_f32;
+use crate::imgproc::pyramid::{rect_down, rect_up};
+use crate::imgproc::resize::{resize_channel_normalised, resize_plane_f32};
 use crate::models::mmod_net::MmodNet;
 use crate::nn::tensor::Tensor;
 
@@ -88,13 +88,12 @@ pub fn detect_fast(
     if k == 0 {
         return detect_reference(net, img, 1, threshold);
     }
-    let up = pyramid_up(img);
-    let layout = PyramidLayout::new(up.height() as usize, up.width() as usize);
+    let (up_w, up_h) = pyramid_up_size(w, h);
+    let layout = PyramidLayout::new(up_h, up_w);
     let mut cands = Vec::new();
     let regions = scored_regions(&layout, k);
     let rects: Vec<Rect> = regions.iter().map(|(r, _)| *r).collect();
-    let tensors = crop_tensors(&up, net.means(), &layout, &rects);
-    drop(up);
+    let tensors = crop_tensors(img, net.means(), &layout, &rects);
     for ((crop, tiles), tensor) in regions.into_iter().zip(tensors) {
         let scores = net.forward(&tensor);
         drop(tensor);
@@ -178,13 +177,26 @@ pub(super) fn scored_regions(layout: &PyramidLayout, k: usize) -> Vec<(Rect, Vec
     }
 }
 
-/// The values dlib's tensor holds inside each of `crops`: every level is
-/// computed once, as dlib computes it (the chain of f32 resizes from the
-/// normalised upsampled image), and the part of its tile inside each crop is
-/// copied in. Levels are kept one at a time, so memory is the crops plus two
-/// levels.
+/// The size `(width, height)` of dlib's `pyramid_up` of a `w x h` image.
+pub(super) fn pyramid_up_size(w: u32, h: u32) -> (usize, usize) {
+    if w == 0 || h == 0 {
+        return (0, 0);
+    }
+    let up = rect_up(Rect::new(0, 0, i64::from(w) - 1, i64::from(h) - 1));
+    (
+        (up.right + 1).max(0) as usize,
+        (up.bottom + 1).max(0) as usize,
+    )
+}
+
+/// The values dlib's tensor holds inside each of `crops`, for the image
+/// `img` (before its upsampling): every level is computed once, as dlib
+/// computes it (the normalised `pyramid_up` of the image, then the chain of
+/// f32 resizes), and the part of its tile inside each crop is copied in.
+/// Levels are kept one at a time, so memory is the crops plus two levels
+/// per channel.
 pub(super) fn crop_tensors(
-    up: &RgbImage,
+    img: &RgbImage,
     means: [f32; 3],
     layout: &PyramidLayout,
     crops: &[Rect],
@@ -201,15 +213,13 @@ pub(super) fn crop_tensors(
             planes[c].push(p);
         }
     }
-    let raw = up.as_raw();
+    let (up_w, up_h) = pyramid_up_size(img.width(), img.height());
     planes.par_iter_mut().enumerate().for_each(|(c, dst)| {
         let mean = means[c];
-        let mut level: Vec<f32> = raw
-            .chunks_exact(3)
-            .map(|p| (f32::from(p[c]) - mean) / 256.0)
-            .collect();
+        // Level 0: channel c of dlib's `pyramid_up`, normalised, in one pass.
+        let mut level = resize_channel_normalised(img, c, up_w, up_h, mean);
         let mut next = Vec::new();
-        let (mut lw, mut lh) = (up.width() as usize, up.height() as usize);
+        let (mut lw, mut lh) = (up_w, up_h);
         for (i, tile) in layout.levels.iter().enumerate() {
             if i > 0 {
                 let (nw, nh) = (tile.width() as usize, tile.height() as usize);

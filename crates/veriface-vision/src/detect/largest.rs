@@ -32,11 +32,13 @@ use std::collections::HashSet;
 use image::RgbImage;
 
 use crate::geometry::Rect;
-use crate::imgproc::pyramid::{pyramid_up, rect_down};
+use crate::imgproc::pyramid::rect_down;
 use crate::models::mmod_net::MmodNet;
 use crate::nn::tensor::Tensor;
 
-use super::fast::{crop_tensors, effective_min_face, first_level, scored_regions, MARGIN};
+use super::fast::{
+    crop_tensors, effective_min_face, first_level, pyramid_up_size, scored_regions, MARGIN,
+};
 use super::layout::PyramidLayout;
 use super::nms::{candidate_cells, overlaps, Scored, OUTPUT_STRIDE};
 use super::pipeline::{detect_reference, RawDetection};
@@ -79,16 +81,15 @@ pub fn detect_largest(
     if k == 0 {
         return largest_of(detect_reference(net, img, 1, threshold), w, h);
     }
-    let up = pyramid_up(img);
-    let layout = PyramidLayout::new(up.height() as usize, up.width() as usize);
+    let (up_w, up_h) = pyramid_up_size(w, h);
+    let layout = PyramidLayout::new(up_h, up_w);
     let n = layout.levels.len();
     if k >= n {
         return None;
     }
     let regions = scored_regions(&layout, k);
     let rects: Vec<Rect> = regions.iter().map(|(r, _)| *r).collect();
-    let tensors = crop_tensors(&up, net.means(), &layout, &rects);
-    drop(up);
+    let tensors = crop_tensors(img, net.means(), &layout, &rects);
     let crops = regions
         .into_iter()
         .zip(tensors)

@@ -31,6 +31,10 @@ struct ColumnPlan {
     s_right: Vec<usize>,
     /// Scalar columns: `fx` in f64.
     s_frac: Vec<f64>,
+    /// Per 16 SIMD columns (`16 * i ..`): when both taps of all 16 lie in
+    /// 32 consecutive source values inside the row, the first of them and
+    /// each column's offset from it, for the AVX-512 permute kernel.
+    chunks: Vec<Option<(usize, [i32; 16])>>,
 }
 
 impl ColumnPlan {
@@ -81,7 +85,22 @@ impl ColumnPlan {
             s_right.push((li + 1).min(in_w.saturating_sub(1)));
             s_frac.push(x - l);
         }
+        let chunks = (0..simd_cols / 16)
+            .map(|i| {
+                let base = left[16 * i] as usize;
+                let last = left[16 * i + 15] as usize;
+                if last + 1 >= base + 32 || base + 32 > in_w {
+                    return None;
+                }
+                let mut idx = [0i32; 16];
+                for (j, v) in idx.iter_mut().enumerate() {
+                    *v = (left[16 * i + j] as usize - base) as i32;
+                }
+                Some((base, idx))
+            })
+            .collect();
         Self {
+            chunks,
             simd_cols,
             left,
             frac,
@@ -262,17 +281,24 @@ pub fn resize_plane_f32_strided(
     let cols = ColumnPlan::new(w, out_w);
     let rows = row_plan(h, out_h);
     let arch = pulp::Arch::new();
+    #[cfg(target_arch = "x86_64")]
+    let v4 = pulp::x86::V4::try_new();
     let job = |(r, row): (usize, &mut [f32])| {
         let rp = rows[r];
         let top = &src[rp.top * src_stride..rp.top * src_stride + w];
         let bot = &src[rp.bottom * src_stride..rp.bottom * src_stride + w];
-        arch.dispatch(F32Row {
+        let op = F32Row {
             cols: &cols,
             fy: rp.frac,
             top,
             bot,
             dst: &mut row[..out_w],
-        });
+        };
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v4) = v4 {
+            return pulp::Simd::vectorize(v4, avx512::Permuted { v4, op });
+        }
+        arch.dispatch(op);
     };
     let dst = &mut dst[..(out_h - 1) * dst_stride + out_w];
     if out_w * out_h >= PARALLEL_MIN_PIXELS {
@@ -283,6 +309,62 @@ pub fn resize_plane_f32_strided(
     } else {
         dst.chunks_mut(dst_stride).enumerate().for_each(job);
     }
+}
+
+/// Channel `c` of [`resize_rgb`]`(src, out_w, out_h)` as the detector's
+/// tensor holds it, `(v - mean) / 256`, bit for bit, without building the
+/// resized RGB image: the channel is resized as an f32 plane with the
+/// vectorised rows (dlib's SIMD columns compute the same f32 expression on
+/// the same integer values), truncated to u8 as `resize_rgb` does, and the
+/// few columns of dlib's scalar loop are recomputed with its f64 formula.
+pub fn resize_channel_normalised(
+    src: &RgbImage,
+    c: usize,
+    out_w: usize,
+    out_h: usize,
+    mean: f32,
+) -> Vec<f32> {
+    let (in_w, in_h) = (src.width() as usize, src.height() as usize);
+    let mut out = vec![0f32; out_w * out_h];
+    if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 || c > 2 {
+        return out;
+    }
+    let plane: Vec<f32> = src.as_raw()[c..]
+        .iter()
+        .step_by(3)
+        .map(|&v| f32::from(v))
+        .collect();
+    resize_plane_f32(&plane, in_w, in_h, &mut out, out_w, out_h);
+    let cols = ColumnPlan::new(in_w, out_w);
+    let rows = row_plan(in_h, out_h);
+    let job = |(r, row): (usize, &mut [f32])| {
+        let rp = rows[r];
+        let simd = cols.simd_cols.min(out_w);
+        for v in &mut row[..simd] {
+            *v = (f32::from(*v as i32 as u8) - mean) / 256.0;
+        }
+        let (top, bot) = (
+            &plane[rp.top * in_w..][..in_w],
+            &plane[rp.bottom * in_w..][..in_w],
+        );
+        let fy = rp.frac;
+        for (k, v) in row[simd..].iter_mut().enumerate() {
+            let fx = cols.s_frac[k];
+            let (l, rr) = (cols.s_left[k], cols.s_right[k]);
+            let x = (1.0 - fy) * ((1.0 - fx) * f64::from(top[l]) + fx * f64::from(top[rr]))
+                + fy * ((1.0 - fx) * f64::from(bot[l]) + fx * f64::from(bot[rr]));
+            *v = (f32::from(x as u8) - mean) / 256.0;
+        }
+    };
+    if out_w * out_h >= PARALLEL_MIN_PIXELS {
+        out.par_chunks_mut(out_w)
+            .enumerate()
+            .with_min_len(8)
+            .for_each(job);
+    } else {
+        out.chunks_mut(out_w).enumerate().for_each(job);
+    }
+    out
 }
 
 /// A rectangle of a plane, in pixels: `w x h` starting at column `x`, row `y`.
@@ -357,29 +439,124 @@ impl pulp::WithSimd for F32Row<'_> {
 
 #[inline(always)]
 fn f32_row(cols: &ColumnPlan, fy: f64, top: &[f32], bot: &[f32], dst: &mut [f32]) {
+    f32_simd_cols(cols, fy, top, bot, dst, 0..cols.simd_cols);
+    f32_tail_cols(cols, fy, top, bot, dst);
+}
+
+/// The columns in `range` (all below `simd_cols`) of dlib's SIMD loop.
+#[inline(always)]
+fn f32_simd_cols(
+    cols: &ColumnPlan,
+    fy: f64,
+    top: &[f32],
+    bot: &[f32],
+    dst: &mut [f32],
+    range: std::ops::Range<usize>,
+) {
     let tb = fy as f32;
     let inv_tb = (1.0 - fy) as f32;
     // Both rows hold the whole source width and the plan keeps `l + 1`
     // inside it, so clamping `l` to `len - 2` changes nothing but lets the
     // compiler drop the bounds checks, which would stop vectorisation.
     let n = top.len().min(bot.len());
-    if n >= 2 {
-        let (top, bot) = (&top[..n], &bot[..n]);
-        let simd = cols.left.iter().zip(&cols.frac).zip(&cols.inv_frac);
-        for (d, ((&l, &fx), &ifx)) in dst.iter_mut().zip(simd) {
-            let l = (l as usize).min(n - 2);
-            *d = inv_tb * ifx * top[l]
-                + inv_tb * fx * top[l + 1]
-                + tb * ifx * bot[l]
-                + tb * fx * bot[l + 1];
-        }
+    if n < 2 {
+        return;
     }
+    let (top, bot) = (&top[..n], &bot[..n]);
+    let r = range.start..range.end.min(dst.len()).min(cols.simd_cols);
+    let simd = cols.left[r.clone()]
+        .iter()
+        .zip(&cols.frac[r.clone()])
+        .zip(&cols.inv_frac[r.clone()]);
+    for (d, ((&l, &fx), &ifx)) in dst[r].iter_mut().zip(simd) {
+        let l = (l as usize).min(n - 2);
+        *d = inv_tb * ifx * top[l]
+            + inv_tb * fx * top[l + 1]
+            + tb * ifx * bot[l]
+            + tb * fx * bot[l + 1];
+    }
+}
+
+/// The columns of dlib's scalar loop (those after `simd_cols`).
+#[inline(always)]
+fn f32_tail_cols(cols: &ColumnPlan, fy: f64, top: &[f32], bot: &[f32], dst: &mut [f32]) {
     for (k, c) in (cols.simd_cols..cols.simd_cols + cols.s_left.len()).enumerate() {
         let fx = cols.s_frac[k] as f32;
         let (l, r) = (cols.s_left[k], cols.s_right[k]);
         let t = (1.0 - fx) * top[l] + fx * top[r];
         let b = (1.0 - fx) * bot[l] + fx * bot[r];
         dst[c] = ((1.0 - fy) * f64::from(t) + fy * f64::from(b)) as f32;
+    }
+}
+
+/// AVX-512 rows: 16 columns at a time, their taps picked from 32 source
+/// values with two-register permutes instead of gathers. Same operations in
+/// the same order as [`f32_row`], so the same bits.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use core::arch::x86_64::{__m512, __m512i};
+
+    use super::F32Row;
+
+    /// [`F32Row`] run on the AVX-512 kernel.
+    pub(super) struct Permuted<'a> {
+        pub v4: pulp::x86::V4,
+        pub op: F32Row<'a>,
+    }
+
+    impl pulp::WithSimd for Permuted<'_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _simd: S) {
+            let Permuted { v4, op } = self;
+            let F32Row {
+                cols,
+                fy,
+                top,
+                bot,
+                dst,
+            } = op;
+            let f = v4.avx512f;
+            let tb = f._mm512_set1_ps(fy as f32);
+            let inv_tb = f._mm512_set1_ps((1.0 - fy) as f32);
+            let one = f._mm512_set1_epi32(1);
+            let load = |s: &[f32]| -> __m512 {
+                let mut a = [0f32; 16];
+                a.copy_from_slice(&s[..16]);
+                pulp::cast(a)
+            };
+            for (i, chunk) in cols.chunks.iter().enumerate() {
+                let c0 = 16 * i;
+                let Some((base, idx)) = chunk else {
+                    // Taps too far apart or at the row's right edge.
+                    super::f32_simd_cols(cols, fy, top, bot, dst, c0..c0 + 16);
+                    continue;
+                };
+                let (t0, t1) = (load(&top[*base..]), load(&top[base + 16..]));
+                let (b0, b1) = (load(&bot[*base..]), load(&bot[base + 16..]));
+                let il: __m512i = pulp::cast(*idx);
+                let ir = f._mm512_add_epi32(il, one);
+                let tl = f._mm512_permutex2var_ps(t0, il, t1);
+                let tr = f._mm512_permutex2var_ps(t0, ir, t1);
+                let bl = f._mm512_permutex2var_ps(b0, il, b1);
+                let br = f._mm512_permutex2var_ps(b0, ir, b1);
+                let fx = load(&cols.frac[c0..]);
+                let ifx = load(&cols.inv_frac[c0..]);
+                // inv_tb * ifx * tl + inv_tb * fx * tr + tb * ifx * bl + tb * fx * br,
+                // left to right, as `f32_simd_cols`.
+                let a = f._mm512_mul_ps(f._mm512_mul_ps(inv_tb, ifx), tl);
+                let b = f._mm512_mul_ps(f._mm512_mul_ps(inv_tb, fx), tr);
+                let c = f._mm512_mul_ps(f._mm512_mul_ps(tb, ifx), bl);
+                let d = f._mm512_mul_ps(f._mm512_mul_ps(tb, fx), br);
+                let v = f._mm512_add_ps(f._mm512_add_ps(f._mm512_add_ps(a, b), c), d);
+                let out: [f32; 16] = pulp::cast(v);
+                dst[c0..c0 + 16].copy_from_slice(&out);
+            }
+            let from = 16 * cols.chunks.len();
+            super::f32_simd_cols(cols, fy, top, bot, dst, from..cols.simd_cols);
+            super::f32_tail_cols(cols, fy, top, bot, dst);
+        }
     }
 }
 
@@ -432,7 +609,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn vectorised_rows_equal_the_scalar_formula(
-            (w, h, ow, oh, seed) in (2usize..90, 2usize..40, 1usize..120, 1usize..40, 0u32..1000)
+            (w, h, ow, oh, seed) in (2usize..200, 2usize..30, 1usize..200, 1usize..30, 0u32..1000)
         ) {
             let src: Vec<f32> = (0..w * h)
                 .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) % 1000) as f32 / 997.0 - 0.5)
@@ -441,6 +618,29 @@ mod tests {
             resize_plane_f32(&src, w, h, &mut dst, ow, oh);
             let expect = plane_reference(&src, w, h, ow, oh);
             proptest::prop_assert!(dst.iter().zip(&expect).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalised_channel_equals_resize_rgb(
+            (w, h, ow, oh, seed) in (1u32..120, 1u32..20, 1usize..260, 1usize..30, 0u32..1000)
+        ) {
+            let src = RgbImage::from_fn(w, h, |x, y| {
+                let v = (x * 7919 + y * 104_729 + seed).wrapping_mul(2_654_435_761);
+                image::Rgb([(v >> 8) as u8, (v >> 16) as u8, (v >> 24) as u8])
+            });
+            let rgb = resize_rgb(&src, ow as u32, oh as u32);
+            for c in 0..3 {
+                let mean = [122.782, 117.001, 104.298][c];
+                let got = resize_channel_normalised(&src, c, ow, oh, mean);
+                let expect: Vec<f32> = rgb.as_raw()[c..]
+                    .iter()
+                    .step_by(3)
+                    .map(|&v| (f32::from(v) - mean) / 256.0)
+                    .collect();
+                proptest::prop_assert!(got.iter().zip(&expect).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
         }
     }
 
