@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
+use image::RgbImage;
 use serde_json::{json, Value};
 use veriface_vision::compare::{Comparison, DEFAULT_THRESHOLD};
 use veriface_vision::decode::{decode, DecodeLimits};
@@ -293,12 +294,17 @@ struct Analysed {
     analyze_ms: f64,
 }
 
+/// Reads and decodes one image file (EXIF orientation applied).
+fn read_image(path: &Path) -> Result<RgbImage, CliError> {
+    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, &e))?;
+    Ok(decode(&bytes, &DecodeLimits::default())
+        .map_err(|e| CliError::image(path, &e))?
+        .image)
+}
+
 fn analyse(engine: &FaceEngine, path: &Path, opts: &AnalyzeOptions) -> Result<Analysed, CliError> {
     let t0 = Instant::now();
-    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, &e))?;
-    let img = decode(&bytes, &DecodeLimits::default())
-        .map_err(|e| CliError::image(path, &e))?
-        .image;
+    let img = read_image(path)?;
     let t1 = Instant::now();
     let faces = engine.analyze(&img, opts).map_err(CliError::from_engine)?;
     Ok(Analysed {
@@ -390,10 +396,7 @@ fn compare_side(
     all_faces: bool,
 ) -> Result<CompareSide, CliError> {
     let t0 = Instant::now();
-    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, &e))?;
-    let img = decode(&bytes, &DecodeLimits::default())
-        .map_err(|e| CliError::image(path, &e))?
-        .image;
+    let img = read_image(path)?;
     let t1 = Instant::now();
     let (face, faces_found) = if all_faces {
         let boxes = engine.detect(&img, &opts.detect);

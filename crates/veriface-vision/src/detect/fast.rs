@@ -98,22 +98,7 @@ pub fn detect_fast(
         let scores = net.forward(&tensor);
         drop(tensor);
         // The same tiles, in the crop's coordinates.
-        let shifted = PyramidLayout {
-            levels: layout
-                .levels
-                .iter()
-                .map(|r| {
-                    Rect::new(
-                        r.left - crop.left,
-                        r.top - crop.top,
-                        r.right - crop.left,
-                        r.bottom - crop.top,
-                    )
-                })
-                .collect(),
-            rows: crop.height() as usize,
-            cols: crop.width() as usize,
-        };
+        let shifted = layout.shifted(crop);
         // Only the crop's own tiles have their whole receptive field inside it.
         cands.extend(
             candidates(&scores, &shifted, net.window_size(), threshold, 0)

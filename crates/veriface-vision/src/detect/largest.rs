@@ -439,23 +439,7 @@ impl Search<'_> {
         let input = sub_tensor(&crop.tensor, crop.rect, r);
         let scores = self.net.forward(&input);
         drop(input);
-        let shifted = PyramidLayout {
-            levels: self
-                .layout
-                .levels
-                .iter()
-                .map(|t| {
-                    Rect::new(
-                        t.left - r.left,
-                        t.top - r.top,
-                        t.right - r.left,
-                        t.bottom - r.top,
-                    )
-                })
-                .collect(),
-            rows: r.height() as usize,
-            cols: r.width() as usize,
-        };
+        let shifted = self.layout.shifted(r);
         for (s, (px, py)) in
             candidate_cells(&scores, &shifted, self.net.window_size(), self.threshold, 0)
         {

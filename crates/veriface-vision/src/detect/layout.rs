@@ -130,6 +130,27 @@ impl PyramidLayout {
         self.cols += STRIDE as usize;
     }
 
+    /// The same layout seen from a crop of the tensor: every tile moved by
+    /// `-crop`'s origin, and the tensor the crop's size.
+    pub fn shifted(&self, crop: Rect) -> Self {
+        Self {
+            levels: self
+                .levels
+                .iter()
+                .map(|t| {
+                    Rect::new(
+                        t.left - crop.left,
+                        t.top - crop.top,
+                        t.right - crop.left,
+                        t.bottom - crop.top,
+                    )
+                })
+                .collect(),
+            rows: crop.height() as usize,
+            cols: crop.width() as usize,
+        }
+    }
+
     /// The level whose tile contains `(x, y)`, else the nearest tile (by
     /// Euclidean distance to the rectangle; the first one on ties), as
     /// dlib's `tensor_space_to_image_space` does.
