@@ -180,7 +180,7 @@ pub(super) fn pyramid_up_size(w: u32, h: u32) -> (usize, usize) {
 /// f32 resizes), and the part of its tile inside each crop is copied in.
 /// Levels are kept one at a time, so memory is the crops plus two levels
 /// per channel.
-pub(super) fn crop_tensors(
+fn crop_tensors(
     img: &RgbImage,
     means: [f32; 3],
     layout: &PyramidLayout,
@@ -198,34 +198,42 @@ pub(super) fn crop_tensors(
             planes[c].push(p);
         }
     }
-    let (up_w, up_h) = pyramid_up_size(img.width(), img.height());
     planes.par_iter_mut().enumerate().for_each(|(c, dst)| {
-        let mean = means[c];
-        // Level 0: channel c of dlib's `pyramid_up`, normalised, in one pass.
-        let mut level = resize_channel_normalised(img, c, up_w, up_h, mean);
-        let mut next = Vec::new();
-        let (mut lw, mut lh) = (up_w, up_h);
-        for (i, tile) in layout.levels.iter().enumerate() {
-            if i > 0 {
-                let (nw, nh) = (tile.width() as usize, tile.height() as usize);
-                next.resize(nw * nh, 0.0);
-                resize_plane_f32(&level, lw, lh, &mut next[..nw * nh], nw, nh);
-                std::mem::swap(&mut level, &mut next);
-                (lw, lh) = (nw, nh);
-            }
+        level_chain(img, c, means[c], layout, |_, tile, level, lw| {
             for (crop, plane) in crops.iter().zip(dst.iter_mut()) {
-                copy_into_crop(
-                    &level[..lw * lh],
-                    lw,
-                    tile,
-                    *crop,
-                    plane,
-                    crop.width() as usize,
-                );
+                copy_into_crop(level, lw, tile, *crop, plane, crop.width() as usize);
             }
-        }
+        });
     });
     tensors
+}
+
+/// Computes channel `c` of every pyramid level of `img` as dlib does (level
+/// 0 the normalised `pyramid_up` of the photo, each next level a bilinear
+/// resize of the previous one's values) and hands each to `visit(index,
+/// tile, values, width)`. Two levels are alive at a time.
+pub(super) fn level_chain(
+    img: &RgbImage,
+    c: usize,
+    mean: f32,
+    layout: &PyramidLayout,
+    mut visit: impl FnMut(usize, &Rect, &[f32], usize),
+) {
+    let (up_w, up_h) = pyramid_up_size(img.width(), img.height());
+    // Level 0: channel c of dlib's `pyramid_up`, normalised, in one pass.
+    let mut level = resize_channel_normalised(img, c, up_w, up_h, mean);
+    let mut next = Vec::new();
+    let (mut lw, mut lh) = (up_w, up_h);
+    for (i, tile) in layout.levels.iter().enumerate() {
+        if i > 0 {
+            let (nw, nh) = (tile.width() as usize, tile.height() as usize);
+            next.resize(nw * nh, 0.0);
+            resize_plane_f32(&level, lw, lh, &mut next[..nw * nh], nw, nh);
+            std::mem::swap(&mut level, &mut next);
+            (lw, lh) = (nw, nh);
+        }
+        visit(i, tile, &level[..lw * lh], lw);
+    }
 }
 
 /// Copies the part of `tile` (holding `level`, `lw` wide) inside `crop`.

@@ -30,6 +30,7 @@
 use std::collections::HashSet;
 
 use image::RgbImage;
+use rayon::prelude::*;
 
 use crate::geometry::Rect;
 use crate::imgproc::pyramid::rect_down;
@@ -37,7 +38,7 @@ use crate::models::mmod_net::MmodNet;
 use crate::nn::tensor::Tensor;
 
 use super::fast::{
-    crop_tensors, effective_min_face, first_level, pyramid_up_size, scored_regions, MARGIN,
+    effective_min_face, first_level, level_chain, pyramid_up_size, scored_regions, MARGIN,
 };
 use super::layout::PyramidLayout;
 use super::nms::{candidate_cells, overlaps, Scored, OUTPUT_STRIDE};
@@ -87,24 +88,18 @@ pub fn detect_largest(
     if k >= n {
         return None;
     }
-    let regions = scored_regions(&layout, k);
-    let rects: Vec<Rect> = regions.iter().map(|(r, _)| *r).collect();
-    let tensors = crop_tensors(img, net.means(), &layout, &rects);
-    let crops = regions
+    let crops: Vec<Crop> = scored_regions(&layout, k)
         .into_iter()
-        .zip(tensors)
-        .map(|((rect, tiles), tensor)| Crop {
-            rect,
-            tiles,
-            tensor,
-        })
+        .map(|(rect, tiles)| Crop { rect, tiles })
         .collect();
+    let parts = level_parts(img, net.means(), &layout, k, &crops);
     let short = f64::from(w.min(h));
     let start = first_level((FIRST_STAGE_FACE_FRACTION * short).round() as u32).clamp(k, n - 1);
     let mut search = Search {
         net,
         layout: &layout,
         crops,
+        parts,
         threshold,
         k,
         iou: net.nms_iou_thresh(),
@@ -129,11 +124,70 @@ pub fn largest_of(dets: Vec<RawDetection>, w: u32, h: u32) -> Option<RawDetectio
         })
 }
 
-/// One precomputed crop of dlib's tiled tensor ([`super::fast`]'s crops).
+/// One of [`super::fast`]'s crops of dlib's tiled tensor: a rectangle that
+/// holds the tiles `tiles` with their margins. The search scores windows
+/// inside them.
 struct Crop {
     rect: Rect,
     tiles: Vec<usize>,
-    tensor: Tensor,
+}
+
+/// A rectangle of dlib's tiled tensor whose values are kept: a whole tile
+/// (levels `k..`) or the part of a finer tile inside a crop's margin.
+struct Part {
+    rect: Rect,
+    channels: [Vec<f32>; 3],
+}
+
+/// Every value a window inside the crops can need, computed once: the whole
+/// tiles of levels `k..` and, of the finer levels, only the strips the
+/// crops' margins reach. Unlike the fast detector's crop tensors, nothing is
+/// copied into crop-sized buffers that the search would mostly not score.
+fn level_parts(
+    img: &RgbImage,
+    means: [f32; 3],
+    layout: &PyramidLayout,
+    k: usize,
+    crops: &[Crop],
+) -> Vec<Part> {
+    let per_channel: Vec<Vec<(Rect, Vec<f32>)>> = (0..3)
+        .into_par_iter()
+        .map(|c| {
+            let mut out = Vec::new();
+            level_chain(img, c, means[c], layout, |i, tile, level, lw| {
+                if i >= k {
+                    out.push((*tile, level.to_vec()));
+                    return;
+                }
+                for crop in crops {
+                    let part = tile.intersect(&crop.rect);
+                    if part.is_empty() {
+                        continue;
+                    }
+                    let x0 = (part.left - tile.left) as usize;
+                    let mut v = Vec::with_capacity(part.area() as usize);
+                    for y in part.top..=part.bottom {
+                        let row = (y - tile.top) as usize * lw + x0;
+                        v.extend_from_slice(&level[row..row + part.width() as usize]);
+                    }
+                    out.push((part, v));
+                }
+            });
+            out
+        })
+        .collect();
+    let mut channels = per_channel.into_iter();
+    let (Some(r), Some(g), Some(b)) = (channels.next(), channels.next(), channels.next()) else {
+        return Vec::new();
+    };
+    r.into_iter()
+        .zip(g)
+        .zip(b)
+        .map(|(((rect, r), (_, g)), (_, b))| Part {
+            rect,
+            channels: [r, g, b],
+        })
+        .collect()
 }
 
 /// Where a detection stands in dlib's greedy suppression, given what has
@@ -149,6 +203,7 @@ struct Search<'a> {
     net: &'a MmodNet,
     layout: &'a PyramidLayout,
     crops: Vec<Crop>,
+    parts: Vec<Part>,
     threshold: f32,
     /// The first level the fast detector scores.
     k: usize,
@@ -435,8 +490,8 @@ impl Search<'_> {
         if r.is_empty() {
             return;
         }
-        let crop = &self.crops[ci];
-        let input = sub_tensor(&crop.tensor, crop.rect, r);
+        debug_assert!(self.crops[ci].rect.intersect(&r) == r);
+        let input = sub_tensor(&self.parts, r);
         let scores = self.net.forward(&input);
         drop(input);
         let shifted = self.layout.shifted(r);
@@ -470,15 +525,28 @@ fn max_area(l: usize) -> i64 {
     (side * side).ceil() as i64
 }
 
-/// The values of `tensor` (which holds the tensor region `at`) inside `r`.
-fn sub_tensor(tensor: &Tensor, at: Rect, r: Rect) -> Tensor {
+/// The values of dlib's tiled tensor inside `r` (zero between the tiles),
+/// from the kept `parts`.
+fn sub_tensor(parts: &[Part], r: Rect) -> Tensor {
     let (h, w) = (r.height() as usize, r.width() as usize);
-    let mut out = Tensor::zeros(tensor.c, h, w);
-    let (x0, y0) = ((r.left - at.left) as usize, (r.top - at.top) as usize);
-    for c in 0..tensor.c {
-        for y in 0..h {
-            let src = &tensor.data[(c * tensor.h + y0 + y) * tensor.w + x0..][..w];
-            out.data[(c * h + y) * w..][..w].copy_from_slice(src);
+    let mut out = Tensor::zeros(3, h, w);
+    for part in parts {
+        let x = part.rect.intersect(&r);
+        if x.is_empty() {
+            continue;
+        }
+        let pw = part.rect.width() as usize;
+        let (n, sx, dx) = (
+            x.width() as usize,
+            (x.left - part.rect.left) as usize,
+            (x.left - r.left) as usize,
+        );
+        for (c, src) in part.channels.iter().enumerate() {
+            for y in x.top..=x.bottom {
+                let s0 = (y - part.rect.top) as usize * pw + sx;
+                let d0 = (c * h + (y - r.top) as usize) * w + dx;
+                out.data[d0..d0 + n].copy_from_slice(&src[s0..s0 + n]);
+            }
         }
     }
     out
