@@ -337,12 +337,14 @@ pub fn resize_channel_normalised(
     resize_plane_f32(&plane, in_w, in_h, &mut out, out_w, out_h);
     let cols = ColumnPlan::new(in_w, out_w);
     let rows = row_plan(in_h, out_h);
+    let arch = pulp::Arch::new();
     let job = |(r, row): (usize, &mut [f32])| {
         let rp = rows[r];
         let simd = cols.simd_cols.min(out_w);
-        for v in &mut row[..simd] {
-            *v = (f32::from(*v as i32 as u8) - mean) / 256.0;
-        }
+        arch.dispatch(TruncateNormalise {
+            row: &mut row[..simd],
+            mean,
+        });
         let (top, bot) = (
             &plane[rp.top * in_w..][..in_w],
             &plane[rp.bottom * in_w..][..in_w],
@@ -365,6 +367,27 @@ pub fn resize_channel_normalised(
         out.chunks_mut(out_w).enumerate().for_each(job);
     }
     out
+}
+
+/// `resize_rgb`'s truncation to u8 and the detector's normalisation of a
+/// row of dlib's SIMD columns: `(v as i32 as u8 - mean) / 256`. The values
+/// are in `[0, 256)` (weights in `[0, 1]` summing to 1 within a few ulps,
+/// taps at most 255), where that truncation is `trunc(v)`, which vectorises
+/// (the saturating casts do not).
+struct TruncateNormalise<'a> {
+    row: &'a mut [f32],
+    mean: f32,
+}
+
+impl pulp::WithSimd for TruncateNormalise<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        for v in self.row.iter_mut() {
+            *v = (v.trunc() - self.mean) / 256.0;
+        }
+    }
 }
 
 /// A rectangle of a plane, in pixels: `w x h` starting at column `x`, row `y`.
