@@ -1,6 +1,7 @@
 //! Fuzzes the upload path end to end: `decode` with small limits, then the
-//! fast detector on whatever decoded. Any input must give an image (and a
-//! list of boxes inside it) or an `ImageError`, never a panic or an abort.
+//! fast detector and the largest-face search on whatever decoded. Any input
+//! must give an image (and a list of boxes inside it, whose largest is the
+//! one the search finds) or an `ImageError`, never a panic or an abort.
 //!
 //! The models are loaded once, from `$VERIFACE_MODELS_DIR` (else
 //! `./models`, relative to the directory the fuzzer runs in); install them
@@ -39,7 +40,15 @@ fuzz_target!(|data: &[u8]| {
         let img = &decoded.image;
         let (w, h) = img.dimensions();
         assert!(u64::from(w) * u64::from(h) <= LIMITS.max_pixels);
-        for face in engine.detect(img, &DetectOptions::fast()) {
+        let faces = engine.detect(img, &DetectOptions::fast());
+        // The largest-face search (what `veriface compare` runs) must pick
+        // the same face as the full list, whatever the input.
+        let pick = faces.iter().max_by_key(|f| f.rect.area()).map(|f| f.rect);
+        let largest = engine
+            .detect_largest(img, &DetectOptions::fast())
+            .map(|f| f.rect);
+        assert_eq!(largest, pick, "largest-face search disagrees");
+        for face in faces {
             let r = face.rect;
             assert!(r.left >= 0 && r.top >= 0, "box outside the image: {r:?}");
             // face_recognition clips to `width`/`height` inclusive.
