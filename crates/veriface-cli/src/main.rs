@@ -402,20 +402,12 @@ fn compare_side(
         let boxes = engine.detect(&img, &opts.detect);
         let n = boxes.len();
         // The last of equal areas, as `detect_largest` picks.
-        let face = match boxes.into_iter().max_by_key(|b| b.rect.area()) {
-            Some(face_box) => {
-                let landmarks = engine.landmarks(&img, face_box.rect);
-                let embedding = engine
-                    .descriptor(&img, &landmarks, opts.num_jitters)
-                    .map_err(CliError::from_engine)?;
-                Some(Face {
-                    face_box,
-                    landmarks,
-                    embedding: Some(embedding),
-                })
-            }
-            None => None,
-        };
+        let face = boxes
+            .into_iter()
+            .max_by_key(|b| b.rect.area())
+            .map(|face_box| engine.face(&img, face_box, opts))
+            .transpose()
+            .map_err(CliError::from_engine)?;
         (face, Some(n))
     } else {
         let face = engine

@@ -232,20 +232,9 @@ impl FaceEngine {
     /// # Errors
     /// As [`FaceEngine::descriptor`].
     pub fn analyze_largest(&self, img: &RgbImage, opts: &AnalyzeOptions) -> Result<Option<Face>> {
-        let Some(face_box) = self.detect_largest(img, &opts.detect) else {
-            return Ok(None);
-        };
-        let landmarks = self.landmarks(img, face_box.rect);
-        let embedding = if opts.embed {
-            Some(self.descriptor(img, &landmarks, opts.num_jitters)?)
-        } else {
-            None
-        };
-        Ok(Some(Face {
-            face_box,
-            landmarks,
-            embedding,
-        }))
+        self.detect_largest(img, &opts.detect)
+            .map(|face_box| self.face(img, face_box, opts))
+            .transpose()
     }
 
     /// The five landmarks of the face in `rect`.
@@ -304,19 +293,26 @@ impl FaceEngine {
     pub fn analyze(&self, img: &RgbImage, opts: &AnalyzeOptions) -> Result<Vec<Face>> {
         self.detect(img, &opts.detect)
             .into_iter()
-            .map(|face_box| {
-                let landmarks = self.landmarks(img, face_box.rect);
-                let embedding = if opts.embed {
-                    Some(self.descriptor(img, &landmarks, opts.num_jitters)?)
-                } else {
-                    None
-                };
-                Ok(Face {
-                    face_box,
-                    landmarks,
-                    embedding,
-                })
-            })
+            .map(|face_box| self.face(img, face_box, opts))
             .collect()
+    }
+
+    /// Landmarks and, when `opts.embed`, the descriptor of the face in
+    /// `face_box`: the per-face half of [`FaceEngine::analyze`].
+    ///
+    /// # Errors
+    /// As [`FaceEngine::descriptor`].
+    pub fn face(&self, img: &RgbImage, face_box: FaceBox, opts: &AnalyzeOptions) -> Result<Face> {
+        let landmarks = self.landmarks(img, face_box.rect);
+        let embedding = if opts.embed {
+            Some(self.descriptor(img, &landmarks, opts.num_jitters)?)
+        } else {
+            None
+        };
+        Ok(Face {
+            face_box,
+            landmarks,
+            embedding,
+        })
     }
 }
