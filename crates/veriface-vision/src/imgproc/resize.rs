@@ -139,6 +139,24 @@ fn row_plan(in_h: usize, out_h: usize) -> Vec<RowPos> {
         .collect()
 }
 
+/// Runs `job(row index, row)` on every `stride`-long row of `buf`, in
+/// parallel when the output (`pixels`) is large enough to pay for it.
+fn for_each_row<T: Send>(
+    buf: &mut [T],
+    stride: usize,
+    pixels: usize,
+    job: impl Fn((usize, &mut [T])) + Sync + Send,
+) {
+    if pixels >= PARALLEL_MIN_PIXELS {
+        buf.par_chunks_mut(stride)
+            .enumerate()
+            .with_min_len(8)
+            .for_each(job);
+    } else {
+        buf.chunks_mut(stride).enumerate().for_each(job);
+    }
+}
+
 /// Resizes an RGB image with dlib's bilinear `resize_image`, bit-exactly.
 ///
 /// Results are truncated toward zero, never rounded, as in dlib. An empty
@@ -167,14 +185,7 @@ pub fn resize_rgb(src: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
             dst,
         });
     };
-    if ow * oh >= PARALLEL_MIN_PIXELS {
-        out.par_chunks_mut(ow * 3)
-            .enumerate()
-            .with_min_len(8)
-            .for_each(job);
-    } else {
-        out.chunks_mut(ow * 3).enumerate().for_each(job);
-    }
+    for_each_row(&mut out, ow * 3, ow * oh, job);
     RgbImage::from_raw(out_w, out_h, out).unwrap_or_default()
 }
 
@@ -301,14 +312,7 @@ pub fn resize_plane_f32_strided(
         arch.dispatch(op);
     };
     let dst = &mut dst[..(out_h - 1) * dst_stride + out_w];
-    if out_w * out_h >= PARALLEL_MIN_PIXELS {
-        dst.par_chunks_mut(dst_stride)
-            .enumerate()
-            .with_min_len(8)
-            .for_each(job);
-    } else {
-        dst.chunks_mut(dst_stride).enumerate().for_each(job);
-    }
+    for_each_row(dst, dst_stride, out_w * out_h, job);
 }
 
 /// Channel `c` of [`resize_rgb`]`(src, out_w, out_h)` as the detector's
@@ -358,14 +362,7 @@ pub fn resize_channel_normalised(
             *v = (f32::from(x as u8) - mean) / 256.0;
         }
     };
-    if out_w * out_h >= PARALLEL_MIN_PIXELS {
-        out.par_chunks_mut(out_w)
-            .enumerate()
-            .with_min_len(8)
-            .for_each(job);
-    } else {
-        out.chunks_mut(out_w).enumerate().for_each(job);
-    }
+    for_each_row(&mut out, out_w, out_w * out_h, job);
     out
 }
 
