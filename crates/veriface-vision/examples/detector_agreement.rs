@@ -7,8 +7,9 @@
 //! face, the best IoU of our boxes, then the summary and the time per image.
 //! `docs/engine.md` quotes its output.
 
-use std::path::PathBuf;
 use std::time::Instant;
+
+mod common;
 
 use veriface_vision::decode::{decode_no_orientation, DecodeLimits};
 use veriface_vision::geometry::Rect;
@@ -16,12 +17,7 @@ use veriface_vision::{DetectOptions, FaceEngine};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let min_face: u32 = std::env::args().nth(1).map_or(Ok(0), |s| s.parse())?;
-    let shared = std::env::var_os("VERIFACE_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let models = std::env::var_os("VERIFACE_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let (shared, models) = (common::shared_dir(), common::models_dir());
     let engine = FaceEngine::load(&models)?;
     let golden = shared.join("data/golden");
     let index: serde_json::Value =

@@ -7,19 +7,15 @@
 //! the current thread pool, and whether the two faces are identical. Prints
 //! one line per image and a summary; `docs/benchmarks.md` quotes it.
 
-use std::path::PathBuf;
 use std::time::Instant;
+
+mod common;
 
 use veriface_vision::decode::{decode_no_orientation, DecodeLimits};
 use veriface_vision::{DetectOptions, FaceEngine};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let shared = std::env::var_os("VERIFACE_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let models = std::env::var_os("VERIFACE_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let (shared, models) = (common::shared_dir(), common::models_dir());
     let engine = FaceEngine::load(&models)?;
     let golden = shared.join("data/golden");
     let index: serde_json::Value =

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use veriface_vision::models::resnet::ResNet;
 
+mod common;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -16,9 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
-    let dir = std::env::var_os("VERIFACE_MODELS_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../models").into());
+    let dir = common::models_dir();
     let net = ResNet::from_bytes(&std::fs::read(
         dir.join("dlib_face_recognition_resnet_model_v1.dat"),
     )?)?;
