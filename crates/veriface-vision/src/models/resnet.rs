@@ -15,7 +15,8 @@ use rayon::prelude::*;
 
 use crate::dlib::dnn::{self, Affine, Conv, Fc, InputLayer, Layer, Pool};
 use crate::dlib::serialize::FormatError;
-use crate::nn::conv::{conv2d, Epilogue};
+use crate::nn::conv::Epilogue;
+use crate::nn::direct::{conv2d_packed, PackedWeights};
 use crate::nn::ops;
 use crate::nn::tensor::Tensor;
 
@@ -43,13 +44,16 @@ pub enum EmbedError {
 struct ConvAffine {
     conv: Conv,
     affine: Affine,
+    /// The weights regrouped for [`conv2d_packed`], once at load.
+    packed: PackedWeights,
 }
 
 impl ConvAffine {
     fn run(&self, x: &Tensor, relu: bool) -> Tensor {
-        conv2d(
+        conv2d_packed(
             x,
             &self.conv,
+            &self.packed,
             Epilogue {
                 affine: Some(&self.affine),
                 relu,
@@ -158,7 +162,12 @@ impl Chain {
                 conv.in_channels, conv.filters, conv.stride_y, conv.pad_y
             )));
         }
-        Ok(ConvAffine { conv, affine })
+        let packed = PackedWeights::new(&conv);
+        Ok(ConvAffine {
+            conv,
+            affine,
+            packed,
+        })
     }
 
     fn pool(&mut self) -> Result<Pool, FormatError> {

@@ -100,6 +100,9 @@ pub fn conv2d(input: &Tensor, conv: &Conv, epilogue: Epilogue<'_>) -> Tensor {
     if conv.filters == 1 && conv.stride_x == 1 && conv.stride_y == 1 {
         return conv_single_filter(input, conv, epilogue, ho, wo);
     }
+    if crate::nn::direct::suits(conv, wo) {
+        return crate::nn::direct::conv2d_direct(input, conv, epilogue, ho, wo);
+    }
     let mut out = Tensor::zeros(conv.filters, ho, wo);
     let strided = conv.stride_x > 1 || conv.stride_y > 1;
     let unpadded = conv.pad_x == 0 && conv.pad_y == 0;
@@ -162,7 +165,7 @@ pub fn conv2d(input: &Tensor, conv: &Conv, epilogue: Epilogue<'_>) -> Tensor {
 /// `dst = epilogue(src + bias)`: bias, then affine, then relu, in dlib's
 /// layer order (no fusing of the bias into the affine shift, which would
 /// change rounding).
-fn apply_epilogue(src: &[f32], dst: &mut [f32], bias: f32, e: Epilogue<'_>, f: usize) {
+pub(crate) fn apply_epilogue(src: &[f32], dst: &mut [f32], bias: f32, e: Epilogue<'_>, f: usize) {
     let pairs = dst.iter_mut().zip(src);
     match (e.affine, e.relu) {
         (Some(a), relu) => {
@@ -395,11 +398,11 @@ fn im2col(input: &Tensor, conv: &Conv, pixels: std::ops::Range<usize>, wo: usize
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::nn::test_util::{assert_close, random};
 
-    fn naive(input: &Tensor, cv: &Conv) -> Tensor {
+    pub(crate) fn naive(input: &Tensor, cv: &Conv) -> Tensor {
         let ho = out_size(input.h, cv.kernel_h, cv.stride_y, cv.pad_y);
         let wo = out_size(input.w, cv.kernel_w, cv.stride_x, cv.pad_x);
         let mut out = Tensor::zeros(cv.filters, ho, wo);
@@ -435,7 +438,7 @@ mod tests {
         out
     }
 
-    fn conv(
+    pub(crate) fn conv(
         seed: u64,
         f: usize,
         c: usize,

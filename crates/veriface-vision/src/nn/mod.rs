@@ -1,6 +1,7 @@
 //! Minimal CPU tensor kernels for dlib's networks.
 
 pub mod conv;
+pub mod direct;
 pub mod ops;
 pub mod tensor;
 

@@ -1,0 +1,638 @@
+//! Direct convolution: output pixels accumulated in SIMD registers straight
+//! from the input planes, with no im2col matrix and no GEMM packing.
+//!
+//! For the detector's layers (16-45 filters over 75-1125 taps, on planes of
+//! hundreds of pixels a side) im2col + GEMM spends as long moving data as
+//! multiplying: every panel copies `K x 256` input values into a matrix and
+//! gemm repacks the `F x K` weights, then 45 x 256 outputs are computed from
+//! them. Here a block of `FB` filters by `XB` vectors of neighbouring output
+//! pixels of one row lives in registers (27 of the 32 on AVX-512); each tap
+//! loads `XB` input vectors and broadcasts `FB` weights for `FB * XB` FMAs.
+//!
+//! Every conv is first rewritten as a stride-1 one over *source planes*: the
+//! zero-padded input split into its `stride^2` phases (one phase, just the
+//! padded input, for stride 1), so that tap `(c, ky, kx)` of output pixel
+//! `(y, x)` reads source plane `(c, ky % s, kx % s)` at `(y + ky / s, x + kx
+//! / s)`, a contiguous run along `x`. The planes are padded on the right so
+//! the last vector block of a row never reads out of bounds.
+//!
+//! The sums run over taps in dlib's weight order (channel, row, column) with
+//! one FMA each, so results differ from the GEMM route only by rounding.
+
+use crate::dlib::dnn::Conv;
+use crate::nn::conv::{apply_epilogue, Epilogue};
+use crate::nn::tensor::Tensor;
+
+/// The input rewritten as stride-1 source planes, plus each tap's offset.
+struct Source {
+    data: Vec<f32>,
+    /// Row length of every source plane.
+    sw: usize,
+    /// Per tap, in weight order: index of the value read by output (0, 0).
+    taps: Vec<usize>,
+}
+
+impl Source {
+    /// Builds the source planes of `input` for `conv`, wide enough for `wr`
+    /// output columns.
+    fn new(input: &Tensor, conv: &Conv, ho: usize, wr: usize) -> Source {
+        let (sy, sx) = (conv.stride_y, conv.stride_x);
+        let (oy_max, ox_max) = ((conv.kernel_h - 1) / sy, (conv.kernel_w - 1) / sx);
+        let (sh, sw) = (ho + oy_max, wr + ox_max);
+        let plane_len = sh * sw;
+        let phases = sy * sx;
+        let mut data = vec![0f32; input.c * phases * plane_len];
+        // Input value (iy, ix) sits at padded (Y, X) = (iy + pad_y, ix +
+        // pad_x), i.e. in phase (Y % sy, X % sx) at (Y / sy, X / sx).
+        for c in 0..input.c {
+            let src = input.plane(c);
+            for (iy, row) in src.chunks_exact(input.w.max(1)).enumerate() {
+                let y = iy + conv.pad_y;
+                let r = y / sy;
+                if r >= sh {
+                    break;
+                }
+                let phase_row = |px: usize| (c * phases + (y % sy) * sx + px) * plane_len + r * sw;
+                if sx == 1 {
+                    let n = row.len().min(sw.saturating_sub(conv.pad_x));
+                    let at = phase_row(0) + conv.pad_x;
+                    data[at..at + n].copy_from_slice(&row[..n]);
+                    continue;
+                }
+                if sx == 2 && conv.pad_x % 2 == 0 {
+                    // Even padding keeps input parity: split the row's
+                    // column pairs into the two phases in one pass (this
+                    // vectorises; the general loop below does not).
+                    let q0 = conv.pad_x / 2;
+                    let n = row.len().div_ceil(2).min(sw.saturating_sub(q0));
+                    let (e0, o0) = (phase_row(0) + q0, phase_row(1) + q0);
+                    let (lo, hi) = data.split_at_mut(o0);
+                    let (even, odd) = (&mut lo[e0..e0 + n], &mut hi[..n]);
+                    let pairs = row.chunks_exact(2);
+                    let last = pairs.remainder().first().copied();
+                    for ((e, o), p) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                        *e = p[0];
+                        *o = p[1];
+                    }
+                    if let (Some(v), Some(e)) = (last, even.get_mut(row.len() / 2)) {
+                        *e = v;
+                    }
+                    continue;
+                }
+                for (ix, &v) in row.iter().enumerate() {
+                    let x = ix + conv.pad_x;
+                    if x / sx >= sw {
+                        break;
+                    }
+                    data[phase_row(x % sx) + x / sx] = v;
+                }
+            }
+        }
+        let mut taps = Vec::with_capacity(conv.in_channels * conv.kernel_h * conv.kernel_w);
+        for c in 0..conv.in_channels {
+            for ky in 0..conv.kernel_h {
+                for kx in 0..conv.kernel_w {
+                    let plane = c * phases + (ky % sy) * sx + kx % sx;
+                    taps.push(plane * plane_len + (ky / sy) * sw + kx / sx);
+                }
+            }
+        }
+        Source { data, sw, taps }
+    }
+}
+
+/// Whether [`conv2d_direct`] suits `conv` on an output `wo` pixels wide: it
+/// needs several filters to share each input load and rows of at least a
+/// few vectors (the ResNet's deep layers, 5-19 pixels wide, stay on GEMM).
+pub fn suits(conv: &Conv, wo: usize) -> bool {
+    conv.filters >= 8 && wo >= 32
+}
+
+/// `conv` followed by `epilogue`, computed directly (see the module docs).
+pub fn conv2d_direct(
+    input: &Tensor,
+    conv: &Conv,
+    epilogue: Epilogue<'_>,
+    ho: usize,
+    wo: usize,
+) -> Tensor {
+    pulp::Arch::new().dispatch(Direct {
+        input,
+        conv,
+        epilogue,
+        ho,
+        wo,
+    })
+}
+
+struct Direct<'a> {
+    input: &'a Tensor,
+    conv: &'a Conv,
+    epilogue: Epilogue<'a>,
+    ho: usize,
+    wo: usize,
+}
+
+impl pulp::WithSimd for Direct<'_> {
+    type Output = Tensor;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Tensor {
+        let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
+        // Accumulator blocks that fit the register file: 27 of AVX-512's 32
+        // registers (plus 3 input vectors and a broadcast), 12 of AVX2's 16.
+        let f = self.conv.filters;
+        if lanes >= 16 {
+            if f % 9 == 0 {
+                run::<S, 9, 3>(simd, lanes, self)
+            } else {
+                run::<S, 8, 3>(simd, lanes, self)
+            }
+        } else {
+            run::<S, 4, 3>(simd, lanes, self)
+        }
+    }
+}
+
+#[inline(always)]
+fn run<S: pulp::Simd, const FB: usize, const XB: usize>(
+    simd: S,
+    lanes: usize,
+    d: Direct<'_>,
+) -> Tensor {
+    let Direct {
+        input,
+        conv,
+        epilogue,
+        ho,
+        wo,
+    } = d;
+    let block = lanes * XB;
+    let wr = wo.div_ceil(block) * block;
+    let src = Source::new(input, conv, ho, wr);
+    let k = src.taps.len();
+    let f = conv.filters;
+    let blocks = f.div_ceil(FB);
+    // Weights regrouped as [filter block][tap][FB], zero rows past `f`, so
+    // one tap's FB broadcasts read one cache line or two.
+    let mut packed = vec![0f32; blocks * k * FB];
+    for (fi, w) in conv.weights.chunks_exact(k).enumerate() {
+        let (b, lane) = (fi / FB, fi % FB);
+        for (t, &v) in w.iter().enumerate() {
+            packed[(b * k + t) * FB + lane] = v;
+        }
+    }
+    let mut out = Tensor::zeros(f, ho, wo);
+    let plane = ho * wo;
+    let mut row = vec![0f32; FB * wr];
+    for y in 0..ho {
+        let y_off = y * src.sw;
+        for b in 0..blocks {
+            let wb = &packed[b * k * FB..(b + 1) * k * FB];
+            for x0 in (0..wr).step_by(block) {
+                let mut acc = [[simd.splat_f32s(0.0); XB]; FB];
+                for (&tap, w) in src.taps.iter().zip(wb.chunks_exact(FB)) {
+                    let at = tap + y_off + x0;
+                    let (vs, _) = S::as_simd_f32s(&src.data[at..at + block]);
+                    let mut v = [simd.splat_f32s(0.0); XB];
+                    for (vj, s) in v.iter_mut().zip(vs) {
+                        *vj = *s;
+                    }
+                    for (accf, &wf) in acc.iter_mut().zip(w) {
+                        let wv = simd.splat_f32s(wf);
+                        for (a, vj) in accf.iter_mut().zip(&v) {
+                            *a = simd.mul_add_f32s(wv, *vj, *a);
+                        }
+                    }
+                }
+                for (fl, accf) in acc.iter().enumerate() {
+                    let dst = &mut row[fl * wr + x0..fl * wr + x0 + block];
+                    let (ds, _) = S::as_mut_simd_f32s(dst);
+                    for (dv, a) in ds.iter_mut().zip(accf) {
+                        *dv = *a;
+                    }
+                }
+            }
+            for fl in 0..FB.min(f - b * FB) {
+                let fi = b * FB + fl;
+                let start = fi * plane + y * wo;
+                apply_epilogue(
+                    &row[fl * wr..fl * wr + wo],
+                    &mut out.data[start..start + wo],
+                    conv.biases[fi],
+                    epilogue,
+                    fi,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Weights per tap chunk of [`conv2d_packed`]: 32 KiB of f32.
+const L1_WEIGHT_FLOATS: usize = 8192;
+
+/// A conv's weights regrouped once, at model load, for
+/// [`conv2d_packed`]: groups of `group` filters (64 or 32), each stored
+/// `[tap][filter in group]`, so one tap's filters are contiguous vectors and
+/// consecutive taps are consecutive in memory. (One `[tap][all filters]`
+/// array put the taps of a 64-filter slice 512 B-1 KiB apart, so a chunk's
+/// weights fell into a quarter of L1's sets and evicted each other.)
+#[derive(Debug, Clone)]
+pub struct PackedWeights {
+    data: Vec<f32>,
+    /// Filters per group; 0 when the filter count suits no group size.
+    group: usize,
+}
+
+impl PackedWeights {
+    /// Regroups `conv`'s weights (dlib's `[filter][channel][row][col]`).
+    pub fn new(conv: &Conv) -> PackedWeights {
+        let k = conv.in_channels * conv.kernel_h * conv.kernel_w;
+        let f = conv.filters;
+        let Some(group) = [64, 32].into_iter().find(|g| f % g == 0) else {
+            return PackedWeights {
+                data: Vec::new(),
+                group: 0,
+            };
+        };
+        let mut data = vec![0f32; k * f];
+        for (fi, w) in conv.weights.chunks_exact(k.max(1)).enumerate() {
+            let (gi, j) = (fi / group, fi % group);
+            for (t, &v) in w.iter().enumerate() {
+                data[(gi * k + t) * group + j] = v;
+            }
+        }
+        PackedWeights { data, group }
+    }
+}
+
+/// `conv` followed by `epilogue`, vectorised over filters: for the ResNet's
+/// small planes (36 pixels a side down to 2) and many filters (32-256).
+///
+/// A block of `PB` output pixels of one row by `FV` vectors of filters lives
+/// in registers; each tap broadcasts `PB` input values and loads `FV` weight
+/// vectors from `packed` (made once at load, so unlike GEMM nothing is
+/// repacked per call). Results go to a pixel-major scratch and are
+/// transposed into the output planes with the epilogue. Falls back to
+/// [`crate::nn::conv::conv2d`] when the filter count is not a multiple of 32.
+pub fn conv2d_packed(
+    input: &Tensor,
+    conv: &Conv,
+    packed: &PackedWeights,
+    epilogue: Epilogue<'_>,
+) -> Tensor {
+    pulp::Arch::new().dispatch(FilterVec {
+        input,
+        conv,
+        packed,
+        epilogue,
+    })
+}
+
+struct FilterVec<'a> {
+    input: &'a Tensor,
+    conv: &'a Conv,
+    packed: &'a PackedWeights,
+    epilogue: Epilogue<'a>,
+}
+
+impl pulp::WithSimd for FilterVec<'_> {
+    type Output = Tensor;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Tensor {
+        let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
+        let g = self.packed.group;
+        // 24 accumulators of AVX-512's 32 registers, 12 of AVX2's 16.
+        if g == 0 || g % lanes != 0 {
+            crate::nn::conv::conv2d(self.input, self.conv, self.epilogue)
+        } else if lanes >= 16 && g % (4 * lanes) == 0 && self.out_pixels() <= 3 {
+            run_flat::<S, 3, 4>(simd, lanes, self)
+        } else if lanes >= 16 && g % (2 * lanes) == 0 && self.out_pixels() <= 9 {
+            run_flat::<S, 9, 2>(simd, lanes, self)
+        } else if lanes >= 16 && g % (4 * lanes) == 0 {
+            // Pixel blocks of 6, 4 or 3, whichever pads the row least (the
+            // ResNet's 64-256 filter stages are 17, 8 and 3 pixels wide).
+            let wo = crate::nn::conv::out_size(
+                self.input.w,
+                self.conv.kernel_w,
+                self.conv.stride_x,
+                self.conv.pad_x,
+            );
+            let padded = |pb: usize| wo.div_ceil(pb) * pb;
+            match [6, 4, 3].into_iter().min_by_key(|&pb| padded(pb)) {
+                Some(4) => run_filter_vec::<S, 4, 4>(simd, lanes, self),
+                Some(3) => run_filter_vec::<S, 3, 4>(simd, lanes, self),
+                _ => run_filter_vec::<S, 6, 4>(simd, lanes, self),
+            }
+        } else if lanes >= 16 && g % (2 * lanes) == 0 {
+            run_filter_vec::<S, 12, 2>(simd, lanes, self)
+        } else if g % (4 * lanes) == 0 {
+            run_filter_vec::<S, 3, 4>(simd, lanes, self)
+        } else {
+            crate::nn::conv::conv2d(self.input, self.conv, self.epilogue)
+        }
+    }
+}
+
+impl FilterVec<'_> {
+    fn out_pixels(&self) -> usize {
+        let c = self.conv;
+        crate::nn::conv::out_size(self.input.h, c.kernel_h, c.stride_y, c.pad_y)
+            * crate::nn::conv::out_size(self.input.w, c.kernel_w, c.stride_x, c.pad_x)
+    }
+}
+
+/// [`run_filter_vec`] for planes of at most `PB` pixels (the ResNet's last
+/// stage is 3x3, its last convs 1x1): every output pixel in one register
+/// block, the input values each tap needs gathered into one contiguous run
+/// first, and each weight read once per call. Row blocks of 3 left a 3x3
+/// layer at a third of the machine's peak, bound by per-tap overhead and by
+/// streaming the 2.4 MB of weights once per row.
+#[inline(always)]
+fn run_flat<S: pulp::Simd, const PB: usize, const FV: usize>(
+    simd: S,
+    lanes: usize,
+    d: FilterVec<'_>,
+) -> Tensor {
+    let FilterVec {
+        input,
+        conv,
+        packed,
+        epilogue,
+    } = d;
+    let ho = crate::nn::conv::out_size(input.h, conv.kernel_h, conv.stride_y, conv.pad_y);
+    let wo = crate::nn::conv::out_size(input.w, conv.kernel_w, conv.stride_x, conv.pad_x);
+    let (f, n) = (conv.filters, ho * wo);
+    if n == 0 || n > PB {
+        return crate::nn::conv::conv2d(input, conv, epilogue);
+    }
+    let src = Source::new(input, conv, ho, wo);
+    let k = src.taps.len();
+    // cols[t * PB + p]: tap t's input value for output pixel p (zero for the
+    // block's unused pixels).
+    let mut cols = vec![0f32; k * PB];
+    for (col, &tap) in cols.chunks_exact_mut(PB).zip(&src.taps) {
+        for (p, c) in col.iter_mut().take(n).enumerate() {
+            *c = src.data[tap + (p / wo) * src.sw + p % wo];
+        }
+    }
+    let (group, width) = (packed.group, FV * lanes);
+    // sums[p * f + filter]
+    let mut sums = vec![0f32; PB * f];
+    for gi in 0..f / group {
+        let weights = &packed.data[gi * k * group..(gi + 1) * k * group];
+        for sub in (0..group).step_by(width) {
+            let mut acc = [[simd.splat_f32s(0.0); FV]; PB];
+            for (w, xs) in weights.chunks_exact(group).zip(cols.chunks_exact(PB)) {
+                let (wv, _) = S::as_simd_f32s(&w[sub..sub + width]);
+                for (accp, &xv) in acc.iter_mut().zip(xs) {
+                    let xv = simd.splat_f32s(xv);
+                    for (a, w) in accp.iter_mut().zip(wv) {
+                        *a = simd.mul_add_f32s(xv, *w, *a);
+                    }
+                }
+            }
+            for (p, accp) in acc.iter().enumerate() {
+                let at = p * f + gi * group + sub;
+                let (ds, _) = S::as_mut_simd_f32s(&mut sums[at..at + width]);
+                for (dv, a) in ds.iter_mut().zip(accp) {
+                    *dv = *a;
+                }
+            }
+        }
+    }
+    let mut data = Vec::with_capacity(f * n);
+    let (mut row, mut done) = (vec![0f32; n], vec![0f32; n]);
+    for fi in 0..f {
+        for (p, v) in row.iter_mut().enumerate() {
+            *v = sums[p * f + fi];
+        }
+        apply_epilogue(&row, &mut done, conv.biases[fi], epilogue, fi);
+        data.extend_from_slice(&done);
+    }
+    Tensor {
+        c: f,
+        h: ho,
+        w: wo,
+        data,
+    }
+}
+
+#[inline(always)]
+fn run_filter_vec<S: pulp::Simd, const PB: usize, const FV: usize>(
+    simd: S,
+    lanes: usize,
+    d: FilterVec<'_>,
+) -> Tensor {
+    let FilterVec {
+        input,
+        conv,
+        packed,
+        epilogue,
+    } = d;
+    let ho = crate::nn::conv::out_size(input.h, conv.kernel_h, conv.stride_y, conv.pad_y);
+    let wo = crate::nn::conv::out_size(input.w, conv.kernel_w, conv.stride_x, conv.pad_x);
+    let f = conv.filters;
+    if ho == 0 || wo == 0 {
+        return Tensor::zeros(f, ho, wo);
+    }
+    let wr = wo.div_ceil(PB) * PB;
+    let src = Source::new(input, conv, ho, wr);
+    let k = src.taps.len();
+    let (group, width) = (packed.group, FV * lanes);
+    // scratch[(y * wr + x) * f + filter]; every value is stored (chunk 0)
+    // before it is read, so the per-thread buffer is only grown, never
+    // cleared (zero-filling fresh buffers was a twentieth of an embedding).
+    // (Taken out of the thread-local rather than used inside `with`: code
+    // in a closure does not get the SIMD target features and ran 40x
+    // slower.)
+    let mut buffer = SCRATCH.take();
+    if buffer.len() < ho * wr * f {
+        buffer.resize(ho * wr * f, 0.0);
+    }
+    let scratch = &mut buffer[..ho * wr * f];
+    // Taps are taken in chunks whose weights fit in L1 (32 KiB) and every
+    // pixel block runs through a chunk before the next: streaming a deep
+    // layer's weights (590 KB for 64 of 256 filters) from L2 once per pixel
+    // block stalled on the loads; the partial sums' round trip through the
+    // scratch costs one load and store per accumulator per chunk.
+    let chunk = (L1_WEIGHT_FLOATS / group).max(1);
+    for gi in 0..f / group {
+        let weights = &packed.data[gi * k * group..(gi + 1) * k * group];
+        for sub in (0..group).step_by(width) {
+            let g = gi * group + sub;
+            for t0 in (0..k).step_by(chunk) {
+                let t1 = (t0 + chunk).min(k);
+                let taps = &src.taps[t0..t1];
+                let ws = &weights[t0 * group..t1 * group];
+                for y in 0..ho {
+                    let y_off = y * src.sw;
+                    for x0 in (0..wr).step_by(PB) {
+                        let mut acc = [[simd.splat_f32s(0.0); FV]; PB];
+                        if t0 > 0 {
+                            for (p, accp) in acc.iter_mut().enumerate() {
+                                let at = (y * wr + x0 + p) * f + g;
+                                let (ss, _) = S::as_simd_f32s(&scratch[at..at + width]);
+                                for (a, s) in accp.iter_mut().zip(ss) {
+                                    *a = *s;
+                                }
+                            }
+                        }
+                        for (&tap, w) in taps.iter().zip(ws.chunks_exact(group)) {
+                            let (wv, _) = S::as_simd_f32s(&w[sub..sub + width]);
+                            let at = tap + y_off + x0;
+                            let xs = &src.data[at..at + PB];
+                            for (accp, &xv) in acc.iter_mut().zip(xs) {
+                                let xv = simd.splat_f32s(xv);
+                                for (a, w) in accp.iter_mut().zip(wv) {
+                                    *a = simd.mul_add_f32s(xv, *w, *a);
+                                }
+                            }
+                        }
+                        for (p, accp) in acc.iter().enumerate() {
+                            let at = (y * wr + x0 + p) * f + g;
+                            let (ds, _) = S::as_mut_simd_f32s(&mut scratch[at..at + width]);
+                            for (dv, a) in ds.iter_mut().zip(accp) {
+                                *dv = *a;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The output is written in order, so it is built by appending rather
+    // than zero-filled first.
+    let mut data = Vec::with_capacity(f * ho * wo);
+    let (mut row, mut done) = (vec![0f32; wo], vec![0f32; wo]);
+    for fi in 0..f {
+        for y in 0..ho {
+            for (x, v) in row.iter_mut().enumerate() {
+                *v = scratch[(y * wr + x) * f + fi];
+            }
+            apply_epilogue(&row, &mut done, conv.biases[fi], epilogue, fi);
+            data.extend_from_slice(&done);
+        }
+    }
+    SCRATCH.set(buffer);
+    Tensor {
+        c: f,
+        h: ho,
+        w: wo,
+        data,
+    }
+}
+
+thread_local! {
+    /// [`conv2d_packed`]'s pixel-major partial sums, reused across calls.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::conv::tests::{conv, naive};
+    use crate::nn::test_util::{assert_close, random};
+
+    #[test]
+    fn matches_naive_convolution_for_the_detectors_shapes_and_edges() {
+        // (channels, h, w, filters, kernel, stride, pad): the detector's
+        // layers (smaller), filter counts that leave a partial block, rows
+        // shorter than one vector block, odd padding (the general phase
+        // split) and unequal strides.
+        let cases = [
+            (3, 41, 67, 16, (5, 5), (2, 2), (0, 0)),
+            (16, 30, 53, 32, (5, 5), (2, 2), (0, 0)),
+            (32, 19, 70, 45, (5, 5), (1, 1), (2, 2)),
+            (45, 12, 49, 45, (5, 5), (1, 1), (2, 2)),
+            (5, 9, 7, 10, (3, 3), (1, 1), (1, 1)),
+            (4, 16, 21, 9, (3, 3), (2, 2), (1, 1)),
+            (3, 23, 31, 12, (7, 7), (2, 2), (3, 3)),
+            (2, 14, 17, 8, (3, 5), (2, 3), (1, 2)),
+            (3, 4, 4, 8, (5, 5), (1, 1), (2, 2)),
+        ];
+        for (i, &(c, h, w, f, k, s, p)) in cases.iter().enumerate() {
+            let seed = i as u64 * 10 + 1000;
+            let input = Tensor {
+                c,
+                h,
+                w,
+                data: random(seed + 5, c * h * w),
+            };
+            let cv = conv(seed, f, c, k, s, p);
+            let ho = crate::nn::conv::out_size(h, k.0, s.0, p.0);
+            let wo = crate::nn::conv::out_size(w, k.1, s.1, p.1);
+            let terms = (c * k.0 * k.1) as f32;
+            assert_close(
+                &conv2d_direct(&input, &cv, Epilogue::default(), ho, wo),
+                &naive(&input, &cv),
+                (5e-6 * terms.sqrt()).max(1e-5),
+            );
+        }
+    }
+
+    #[test]
+    fn packed_route_matches_naive_convolution_for_the_resnets_shapes() {
+        // The ResNet's conv kinds (smaller planes), rows shorter and longer
+        // than a pixel block, and a filter count that falls back to GEMM.
+        let cases = [
+            (3, 30, 30, 32, (7, 7), (2, 2), (0, 0)),
+            (32, 13, 13, 32, (3, 3), (1, 1), (1, 1)),
+            (32, 13, 14, 64, (3, 3), (2, 2), (0, 0)),
+            (64, 9, 9, 64, (3, 3), (1, 1), (1, 1)),
+            (64, 5, 5, 128, (3, 3), (1, 1), (1, 1)),
+            (128, 3, 3, 256, (3, 3), (1, 1), (1, 1)),
+            (16, 7, 8, 20, (3, 3), (1, 1), (1, 1)),
+            (64, 3, 3, 64, (3, 3), (1, 1), (1, 1)),
+            (32, 5, 4, 96, (3, 3), (2, 2), (0, 0)),
+            (64, 1, 1, 64, (3, 3), (1, 1), (1, 1)),
+        ];
+        for (i, &(c, h, w, f, k, s, p)) in cases.iter().enumerate() {
+            let seed = i as u64 * 10 + 2000;
+            let input = Tensor {
+                c,
+                h,
+                w,
+                data: random(seed + 5, c * h * w),
+            };
+            let cv = conv(seed, f, c, k, s, p);
+            let packed = PackedWeights::new(&cv);
+            let terms = (c * k.0 * k.1) as f32;
+            assert_close(
+                &conv2d_packed(&input, &cv, &packed, Epilogue::default()),
+                &naive(&input, &cv),
+                (5e-6 * terms.sqrt()).max(1e-5),
+            );
+        }
+    }
+
+    #[test]
+    fn fused_epilogue_equals_separate_layers() {
+        let input = Tensor {
+            c: 6,
+            h: 20,
+            w: 40,
+            data: random(77, 6 * 20 * 40),
+        };
+        let cv = conv(78, 18, 6, (5, 5), (1, 1), (2, 2));
+        let affine = crate::dlib::dnn::Affine {
+            gamma: random(79, 18),
+            beta: random(80, 18),
+        };
+        let e = Epilogue {
+            affine: Some(&affine),
+            relu: true,
+        };
+        let direct = conv2d_direct(&input, &cv, e, 20, 40);
+        let mut want = naive(&input, &cv);
+        let plane = 20 * 40;
+        for (i, v) in want.data.iter_mut().enumerate() {
+            let f = i / plane;
+            *v = (*v * affine.gamma[f] + affine.beta[f]).max(0.0);
+        }
+        assert_close(&direct, &want, 1e-5);
+        assert!(direct.data.iter().any(|&v| v > 0.0) && direct.data.contains(&0.0));
+    }
+}
