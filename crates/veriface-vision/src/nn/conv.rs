@@ -1,5 +1,10 @@
 //! 2-D convolution as blocked im2col + GEMM with a fused epilogue.
 //!
+//! Convs with at least 8 filters and output rows of at least 32 pixels (the
+//! detector's layers) go to the direct kernel of [`crate::nn::direct`]
+//! instead; the ResNet calls that module's packed kernel itself. The rest
+//! of this comment is about the GEMM route.
+//!
 //! The output is produced a panel of output pixels at a time (a range of the
 //! flattened `H_out*W_out` plane, free to start and end mid-row): the im2col
 //! matrix of one panel (`K = C*kh*kw` rows by at most a few hundred pixel
