@@ -31,7 +31,9 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
     // (in_channels, input side, filters, kernel, stride, pad, count in the
-    // network) of the face ResNet's convs on a 150x150 chip.
+    // network) of the face ResNet's convs on a 150x150 chip (the 256-filter
+    // stage is 4x4: dlib's add_prev zero-extends the 3x3 conv output to the
+    // 4x4 average pool of the 8x8 map).
     let layers = [
         (3, 150, 32, 7, 2, 0, 1),
         (32, 35, 32, 3, 1, 1, 6),
@@ -40,8 +42,9 @@ fn main() {
         (64, 17, 128, 3, 2, 0, 1),
         (128, 8, 128, 3, 1, 1, 5),
         (128, 8, 256, 3, 2, 0, 1),
-        (256, 3, 256, 3, 1, 1, 5),
-        (256, 3, 256, 3, 2, 0, 1),
+        (256, 3, 256, 3, 1, 1, 1),
+        (256, 4, 256, 3, 1, 1, 4),
+        (256, 4, 256, 3, 2, 0, 1),
         (256, 1, 256, 3, 1, 1, 1),
     ];
     let (mut total_a, mut total_b, mut flops_all) = (0.0, 0.0, 0.0);

@@ -268,7 +268,7 @@ impl PackedWeights {
 }
 
 /// `conv` followed by `epilogue`, vectorised over filters: for the ResNet's
-/// small planes (36 pixels a side down to 2) and many filters (32-256).
+/// small planes (72 pixels a side down to 1) and many filters (32-256).
 ///
 /// A block of `PB` output pixels of one row by `FV` vectors of filters lives
 /// in registers; each tap broadcasts `PB` input values and loads `FV` weight
@@ -313,7 +313,7 @@ impl pulp::WithSimd for FilterVec<'_> {
             run_flat::<S, 9, 2>(simd, lanes, self)
         } else if lanes >= 16 && g % (4 * lanes) == 0 {
             // Pixel blocks of 6, 4 or 3, whichever pads the row least (the
-            // ResNet's 64-256 filter stages are 17, 8 and 3 pixels wide).
+            // ResNet's 64-256 filter stages are 17, 8 and 4 pixels wide).
             let wo = crate::nn::conv::out_size(
                 self.input.w,
                 self.conv.kernel_w,
@@ -344,12 +344,12 @@ impl FilterVec<'_> {
     }
 }
 
-/// [`run_filter_vec`] for planes of at most `PB` pixels (the ResNet's last
-/// stage is 3x3, its last convs 1x1): every output pixel in one register
-/// block, the input values each tap needs gathered into one contiguous run
-/// first, and each weight read once per call. Row blocks of 3 left a 3x3
+/// [`run_filter_vec`] for tiny planes (the ResNet's 3x3 and 1x1 conv
+/// outputs): the output pixels in blocks of `PB` regardless of rows, the
+/// input values each tap needs gathered into one contiguous run per block
+/// first, and each weight read once per block. Row blocks of 3 left a 3x3
 /// layer at a third of the machine's peak, bound by per-tap overhead and by
-/// streaming the 2.4 MB of weights once per row.
+/// streaming its 2.4 MB of weights once per row.
 #[inline(always)]
 fn run_flat<S: pulp::Simd, const PB: usize, const FV: usize>(
     simd: S,
@@ -365,40 +365,45 @@ fn run_flat<S: pulp::Simd, const PB: usize, const FV: usize>(
     let ho = crate::nn::conv::out_size(input.h, conv.kernel_h, conv.stride_y, conv.pad_y);
     let wo = crate::nn::conv::out_size(input.w, conv.kernel_w, conv.stride_x, conv.pad_x);
     let (f, n) = (conv.filters, ho * wo);
-    if n == 0 || n > PB {
-        return crate::nn::conv::conv2d(input, conv, epilogue);
+    if n == 0 {
+        return Tensor::zeros(f, ho, wo);
     }
+    let blocks = n.div_ceil(PB);
     let src = Source::new(input, conv, ho, wo);
     let k = src.taps.len();
-    // cols[t * PB + p]: tap t's input value for output pixel p (zero for the
-    // block's unused pixels).
-    let mut cols = vec![0f32; k * PB];
-    for (col, &tap) in cols.chunks_exact_mut(PB).zip(&src.taps) {
-        for (p, c) in col.iter_mut().take(n).enumerate() {
-            *c = src.data[tap + (p / wo) * src.sw + p % wo];
+    // cols[(b * k + t) * PB + p]: tap t's input value for pixel b * PB + p
+    // (zero past the last pixel).
+    let mut cols = vec![0f32; blocks * k * PB];
+    for (b, block) in cols.chunks_exact_mut(k * PB).enumerate() {
+        for (col, &tap) in block.chunks_exact_mut(PB).zip(&src.taps) {
+            for (p, c) in (b * PB..n).zip(col.iter_mut()) {
+                *c = src.data[tap + (p / wo) * src.sw + p % wo];
+            }
         }
     }
     let (group, width) = (packed.group, FV * lanes);
     // sums[p * f + filter]
-    let mut sums = vec![0f32; PB * f];
+    let mut sums = vec![0f32; blocks * PB * f];
     for gi in 0..f / group {
         let weights = &packed.data[gi * k * group..(gi + 1) * k * group];
         for sub in (0..group).step_by(width) {
-            let mut acc = [[simd.splat_f32s(0.0); FV]; PB];
-            for (w, xs) in weights.chunks_exact(group).zip(cols.chunks_exact(PB)) {
-                let (wv, _) = S::as_simd_f32s(&w[sub..sub + width]);
-                for (accp, &xv) in acc.iter_mut().zip(xs) {
-                    let xv = simd.splat_f32s(xv);
-                    for (a, w) in accp.iter_mut().zip(wv) {
-                        *a = simd.mul_add_f32s(xv, *w, *a);
+            for (b, block) in cols.chunks_exact(k * PB).enumerate() {
+                let mut acc = [[simd.splat_f32s(0.0); FV]; PB];
+                for (w, xs) in weights.chunks_exact(group).zip(block.chunks_exact(PB)) {
+                    let (wv, _) = S::as_simd_f32s(&w[sub..sub + width]);
+                    for (accp, &xv) in acc.iter_mut().zip(xs) {
+                        let xv = simd.splat_f32s(xv);
+                        for (a, w) in accp.iter_mut().zip(wv) {
+                            *a = simd.mul_add_f32s(xv, *w, *a);
+                        }
                     }
                 }
-            }
-            for (p, accp) in acc.iter().enumerate() {
-                let at = p * f + gi * group + sub;
-                let (ds, _) = S::as_mut_simd_f32s(&mut sums[at..at + width]);
-                for (dv, a) in ds.iter_mut().zip(accp) {
-                    *dv = *a;
+                for (p, accp) in acc.iter().enumerate() {
+                    let at = (b * PB + p) * f + gi * group + sub;
+                    let (ds, _) = S::as_mut_simd_f32s(&mut sums[at..at + width]);
+                    for (dv, a) in ds.iter_mut().zip(accp) {
+                        *dv = *a;
+                    }
                 }
             }
         }
@@ -458,7 +463,9 @@ fn run_filter_vec<S: pulp::Simd, const PB: usize, const FV: usize>(
     // layer's weights (590 KB for 64 of 256 filters) from L2 once per pixel
     // block stalled on the loads; the partial sums' round trip through the
     // scratch costs one load and store per accumulator per chunk.
-    let chunk = (L1_WEIGHT_FLOATS / group).max(1);
+    // Equal chunks: a short last chunk pays the round trip for few taps.
+    let chunks = (k * group).div_ceil(L1_WEIGHT_FLOATS).max(1);
+    let chunk = k.div_ceil(chunks).max(1);
     for gi in 0..f / group {
         let weights = &packed.data[gi * k * group..(gi + 1) * k * group];
         for sub in (0..group).step_by(width) {
