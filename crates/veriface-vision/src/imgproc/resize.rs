@@ -6,7 +6,7 @@
 //! positions) for the columns where the last lane would read past the right
 //! edge. The two paths round differently, and the upsampled image feeds the
 //! CNN detector, so both are emulated exactly. Column positions and weights do
-//! not depend on the row, so they are computed once per call ([`ColumnPlan`]);
+//! not depend on the row, so they are computed once per call (`ColumnPlan`);
 //! rows are then independent and run in parallel.
 
 use image::RgbImage;
