@@ -8,22 +8,12 @@
 
 use std::time::Instant;
 
-use veriface_vision::dlib::dnn::Conv;
 use veriface_vision::nn::conv::{conv2d, Epilogue};
 use veriface_vision::nn::direct::{conv2d_packed, PackedWeights};
 use veriface_vision::nn::tensor::Tensor;
 
-fn pseudo(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s % 2000) as f32 / 1000.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::{pseudo, square_conv};
 
 fn main() {
     let rounds: usize = std::env::args()
@@ -55,18 +45,7 @@ fn main() {
             w: side,
             data: pseudo(c * side * side, i as u32 + 1),
         };
-        let conv = Conv {
-            filters: f,
-            in_channels: c,
-            kernel_h: k,
-            kernel_w: k,
-            stride_y: s,
-            stride_x: s,
-            pad_y: p,
-            pad_x: p,
-            weights: pseudo(f * c * k * k, i as u32 + 7),
-            biases: pseudo(f, i as u32 + 99),
-        };
+        let conv = square_conv(c, f, k, s, p, i as u32);
         let packed = PackedWeights::new(&conv);
         let e = Epilogue {
             affine: None,

@@ -489,8 +489,31 @@ pub(crate) mod tests {
             // An empty input whose padding alone gives outputs.
             (2, 3, 0, 1, (1, 1), (1, 1), (1, 1)),
         ];
+        check_against_naive(&cases, 0, |input, cv| {
+            conv2d(input, cv, Epilogue::default())
+        });
+    }
+
+    /// A conv test case: (channels, h, w, filters, kernel, stride, pad).
+    pub(crate) type Case = (
+        usize,
+        usize,
+        usize,
+        usize,
+        (usize, usize),
+        (usize, usize),
+        (usize, usize),
+    );
+
+    /// Runs `run` on random inputs and convs of each case's shape and
+    /// checks it against [`naive`].
+    pub(crate) fn check_against_naive(
+        cases: &[Case],
+        seed0: u64,
+        run: impl Fn(&Tensor, &Conv) -> Tensor,
+    ) {
         for (i, &(c, h, w, f, k, s, p)) in cases.iter().enumerate() {
-            let seed = i as u64 * 10;
+            let seed = seed0 + i as u64 * 10;
             let input = Tensor {
                 c,
                 h,
@@ -502,7 +525,7 @@ pub(crate) mod tests {
             // square root of the number of terms (3645 for the 9x9x45 case).
             let terms = (c * k.0 * k.1) as f32;
             assert_close(
-                &conv2d(&input, &cv, Epilogue::default()),
+                &run(&input, &cv),
                 &naive(&input, &cv),
                 (5e-6 * terms.sqrt()).max(1e-5),
             );

@@ -540,7 +540,8 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::conv::tests::{conv, naive};
+    use crate::nn::conv::out_size;
+    use crate::nn::conv::tests::{check_against_naive, conv, naive};
     use crate::nn::test_util::{assert_close, random};
 
     #[test]
@@ -549,7 +550,7 @@ mod tests {
         // layers (smaller), filter counts that leave a partial block, rows
         // shorter than one vector block, odd padding (the general phase
         // split) and unequal strides.
-        let cases = [
+        let cases: [crate::nn::conv::tests::Case; 9] = [
             (3, 41, 67, 16, (5, 5), (2, 2), (0, 0)),
             (16, 30, 53, 32, (5, 5), (2, 2), (0, 0)),
             (32, 19, 70, 45, (5, 5), (1, 1), (2, 2)),
@@ -560,31 +561,18 @@ mod tests {
             (2, 14, 17, 8, (3, 5), (2, 3), (1, 2)),
             (3, 4, 4, 8, (5, 5), (1, 1), (2, 2)),
         ];
-        for (i, &(c, h, w, f, k, s, p)) in cases.iter().enumerate() {
-            let seed = i as u64 * 10 + 1000;
-            let input = Tensor {
-                c,
-                h,
-                w,
-                data: random(seed + 5, c * h * w),
-            };
-            let cv = conv(seed, f, c, k, s, p);
-            let ho = crate::nn::conv::out_size(h, k.0, s.0, p.0);
-            let wo = crate::nn::conv::out_size(w, k.1, s.1, p.1);
-            let terms = (c * k.0 * k.1) as f32;
-            assert_close(
-                &conv2d_direct(&input, &cv, Epilogue::default(), ho, wo),
-                &naive(&input, &cv),
-                (5e-6 * terms.sqrt()).max(1e-5),
-            );
-        }
+        check_against_naive(&cases, 1000, |input, cv| {
+            let ho = out_size(input.h, cv.kernel_h, cv.stride_y, cv.pad_y);
+            let wo = out_size(input.w, cv.kernel_w, cv.stride_x, cv.pad_x);
+            conv2d_direct(input, cv, Epilogue::default(), ho, wo)
+        });
     }
 
     #[test]
     fn packed_route_matches_naive_convolution_for_the_resnets_shapes() {
         // The ResNet's conv kinds (smaller planes), rows shorter and longer
         // than a pixel block, and a filter count that falls back to GEMM.
-        let cases = [
+        let cases: [crate::nn::conv::tests::Case; 10] = [
             (3, 30, 30, 32, (7, 7), (2, 2), (0, 0)),
             (32, 13, 13, 32, (3, 3), (1, 1), (1, 1)),
             (32, 13, 14, 64, (3, 3), (2, 2), (0, 0)),
@@ -596,23 +584,9 @@ mod tests {
             (32, 5, 4, 96, (3, 3), (2, 2), (0, 0)),
             (64, 1, 1, 64, (3, 3), (1, 1), (1, 1)),
         ];
-        for (i, &(c, h, w, f, k, s, p)) in cases.iter().enumerate() {
-            let seed = i as u64 * 10 + 2000;
-            let input = Tensor {
-                c,
-                h,
-                w,
-                data: random(seed + 5, c * h * w),
-            };
-            let cv = conv(seed, f, c, k, s, p);
-            let packed = PackedWeights::new(&cv);
-            let terms = (c * k.0 * k.1) as f32;
-            assert_close(
-                &conv2d_packed(&input, &cv, &packed, Epilogue::default()),
-                &naive(&input, &cv),
-                (5e-6 * terms.sqrt()).max(1e-5),
-            );
-        }
+        check_against_naive(&cases, 2000, |input, cv| {
+            conv2d_packed(input, cv, &PackedWeights::new(cv), Epilogue::default())
+        });
     }
 
     #[test]
