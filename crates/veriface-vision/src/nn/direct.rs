@@ -20,7 +20,7 @@
 //! one FMA each, so results differ from the GEMM route only by rounding.
 
 use crate::dlib::dnn::Conv;
-use crate::nn::conv::{apply_epilogue, Epilogue};
+use crate::nn::conv::{apply_epilogue, out_size, Epilogue};
 use crate::nn::tensor::Tensor;
 
 /// The input rewritten as stride-1 source planes, plus each tap's offset.
@@ -103,7 +103,8 @@ impl Source {
 
 /// Whether [`conv2d_direct`] suits `conv` on an output `wo` pixels wide: it
 /// needs several filters to share each input load and rows of at least a
-/// few vectors (the ResNet's deep layers, 5-19 pixels wide, stay on GEMM).
+/// few vectors (narrower planes go to GEMM; the ResNet calls
+/// [`conv2d_packed`] itself).
 pub fn suits(conv: &Conv, wo: usize) -> bool {
     conv.filters >= 8 && wo >= 32
 }
@@ -173,15 +174,8 @@ fn run<S: pulp::Simd, const FB: usize, const XB: usize>(
     let k = src.taps.len();
     let f = conv.filters;
     let blocks = f.div_ceil(FB);
-    // Weights regrouped as [filter block][tap][FB], zero rows past `f`, so
-    // one tap's FB broadcasts read one cache line or two.
-    let mut packed = vec![0f32; blocks * k * FB];
-    for (fi, w) in conv.weights.chunks_exact(k).enumerate() {
-        let (b, lane) = (fi / FB, fi % FB);
-        for (t, &v) in w.iter().enumerate() {
-            packed[(b * k + t) * FB + lane] = v;
-        }
-    }
+    // One tap's FB broadcasts read one cache line or two.
+    let packed = regroup(conv, FB);
     let mut out = Tensor::zeros(f, ho, wo);
     let plane = ho * wo;
     let mut row = vec![0f32; FB * wr];
@@ -248,23 +242,32 @@ pub struct PackedWeights {
 impl PackedWeights {
     /// Regroups `conv`'s weights (dlib's `[filter][channel][row][col]`).
     pub fn new(conv: &Conv) -> PackedWeights {
-        let k = conv.in_channels * conv.kernel_h * conv.kernel_w;
-        let f = conv.filters;
-        let Some(group) = [64, 32].into_iter().find(|g| f % g == 0) else {
+        let Some(group) = [64, 32].into_iter().find(|g| conv.filters % g == 0) else {
             return PackedWeights {
                 data: Vec::new(),
                 group: 0,
             };
         };
-        let mut data = vec![0f32; k * f];
-        for (fi, w) in conv.weights.chunks_exact(k.max(1)).enumerate() {
-            let (gi, j) = (fi / group, fi % group);
-            for (t, &v) in w.iter().enumerate() {
-                data[(gi * k + t) * group + j] = v;
-            }
+        PackedWeights {
+            data: regroup(conv, group),
+            group,
         }
-        PackedWeights { data, group }
     }
+}
+
+/// `conv`'s weights (dlib's `[filter][channel][row][col]`, i.e. `[filter]
+/// [tap]`) as `[filter block][tap][filter in block]` for blocks of `group`
+/// filters, the last block padded with zero filters.
+fn regroup(conv: &Conv, group: usize) -> Vec<f32> {
+    let k = conv.in_channels * conv.kernel_h * conv.kernel_w;
+    let mut data = vec![0f32; conv.filters.div_ceil(group) * k * group];
+    for (fi, w) in conv.weights.chunks_exact(k.max(1)).enumerate() {
+        let (b, j) = (fi / group, fi % group);
+        for (t, &v) in w.iter().enumerate() {
+            data[(b * k + t) * group + j] = v;
+        }
+    }
+    data
 }
 
 /// `conv` followed by `epilogue`, vectorised over filters: for the ResNet's
@@ -282,11 +285,18 @@ pub fn conv2d_packed(
     packed: &PackedWeights,
     epilogue: Epilogue<'_>,
 ) -> Tensor {
+    let ho = out_size(input.h, conv.kernel_h, conv.stride_y, conv.pad_y);
+    let wo = out_size(input.w, conv.kernel_w, conv.stride_x, conv.pad_x);
+    if ho == 0 || wo == 0 {
+        return Tensor::zeros(conv.filters, ho, wo);
+    }
     pulp::Arch::new().dispatch(FilterVec {
         input,
         conv,
         packed,
         epilogue,
+        ho,
+        wo,
     })
 }
 
@@ -295,6 +305,9 @@ struct FilterVec<'a> {
     conv: &'a Conv,
     packed: &'a PackedWeights,
     epilogue: Epilogue<'a>,
+    /// Output size, both at least 1.
+    ho: usize,
+    wo: usize,
 }
 
 impl pulp::WithSimd for FilterVec<'_> {
@@ -304,22 +317,18 @@ impl pulp::WithSimd for FilterVec<'_> {
     fn with_simd<S: pulp::Simd>(self, simd: S) -> Tensor {
         let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
         let g = self.packed.group;
+        let pixels = self.ho * self.wo;
         // 24 accumulators of AVX-512's 32 registers, 12 of AVX2's 16.
         if g == 0 || g % lanes != 0 {
             crate::nn::conv::conv2d(self.input, self.conv, self.epilogue)
-        } else if lanes >= 16 && g % (4 * lanes) == 0 && self.out_pixels() <= 3 {
+        } else if lanes >= 16 && g % (4 * lanes) == 0 && pixels <= 3 {
             run_flat::<S, 3, 4>(simd, lanes, self)
-        } else if lanes >= 16 && g % (2 * lanes) == 0 && self.out_pixels() <= 9 {
+        } else if lanes >= 16 && g % (2 * lanes) == 0 && pixels <= 9 {
             run_flat::<S, 9, 2>(simd, lanes, self)
         } else if lanes >= 16 && g % (4 * lanes) == 0 {
             // Pixel blocks of 6, 4 or 3, whichever pads the row least (the
             // ResNet's 64-256 filter stages are 17, 8 and 4 pixels wide).
-            let wo = crate::nn::conv::out_size(
-                self.input.w,
-                self.conv.kernel_w,
-                self.conv.stride_x,
-                self.conv.pad_x,
-            );
+            let wo = self.wo;
             let padded = |pb: usize| wo.div_ceil(pb) * pb;
             match [6, 4, 3].into_iter().min_by_key(|&pb| padded(pb)) {
                 Some(4) => run_filter_vec::<S, 4, 4>(simd, lanes, self),
@@ -333,14 +342,6 @@ impl pulp::WithSimd for FilterVec<'_> {
         } else {
             crate::nn::conv::conv2d(self.input, self.conv, self.epilogue)
         }
-    }
-}
-
-impl FilterVec<'_> {
-    fn out_pixels(&self) -> usize {
-        let c = self.conv;
-        crate::nn::conv::out_size(self.input.h, c.kernel_h, c.stride_y, c.pad_y)
-            * crate::nn::conv::out_size(self.input.w, c.kernel_w, c.stride_x, c.pad_x)
     }
 }
 
@@ -361,13 +362,10 @@ fn run_flat<S: pulp::Simd, const PB: usize, const FV: usize>(
         conv,
         packed,
         epilogue,
+        ho,
+        wo,
     } = d;
-    let ho = crate::nn::conv::out_size(input.h, conv.kernel_h, conv.stride_y, conv.pad_y);
-    let wo = crate::nn::conv::out_size(input.w, conv.kernel_w, conv.stride_x, conv.pad_x);
     let (f, n) = (conv.filters, ho * wo);
-    if n == 0 {
-        return Tensor::zeros(f, ho, wo);
-    }
     let blocks = n.div_ceil(PB);
     let src = Source::new(input, conv, ho, wo);
     let k = src.taps.len();
@@ -408,14 +406,33 @@ fn run_flat<S: pulp::Simd, const PB: usize, const FV: usize>(
             }
         }
     }
-    let mut data = Vec::with_capacity(f * n);
-    let (mut row, mut done) = (vec![0f32; n], vec![0f32; n]);
+    // Pixel p = y * wo + x, so the rows are `wo` pixels apart.
+    planar(&sums, conv, epilogue, ho, wo, wo)
+}
+
+/// The output planes from pixel-major sums (`sums[(y * pitch + x) * f +
+/// filter]`, `f = conv.filters`), with the bias and `epilogue` applied. The
+/// output is written in order, so it is built by appending rather than
+/// zero-filled first.
+fn planar(
+    sums: &[f32],
+    conv: &Conv,
+    epilogue: Epilogue<'_>,
+    ho: usize,
+    wo: usize,
+    pitch: usize,
+) -> Tensor {
+    let f = conv.filters;
+    let mut data = Vec::with_capacity(f * ho * wo);
+    let (mut row, mut done) = (vec![0f32; wo], vec![0f32; wo]);
     for fi in 0..f {
-        for (p, v) in row.iter_mut().enumerate() {
-            *v = sums[p * f + fi];
+        for y in 0..ho {
+            for (x, v) in row.iter_mut().enumerate() {
+                *v = sums[(y * pitch + x) * f + fi];
+            }
+            apply_epilogue(&row, &mut done, conv.biases[fi], epilogue, fi);
+            data.extend_from_slice(&done);
         }
-        apply_epilogue(&row, &mut done, conv.biases[fi], epilogue, fi);
-        data.extend_from_slice(&done);
     }
     Tensor {
         c: f,
@@ -436,13 +453,10 @@ fn run_filter_vec<S: pulp::Simd, const PB: usize, const FV: usize>(
         conv,
         packed,
         epilogue,
+        ho,
+        wo,
     } = d;
-    let ho = crate::nn::conv::out_size(input.h, conv.kernel_h, conv.stride_y, conv.pad_y);
-    let wo = crate::nn::conv::out_size(input.w, conv.kernel_w, conv.stride_x, conv.pad_x);
     let f = conv.filters;
-    if ho == 0 || wo == 0 {
-        return Tensor::zeros(f, ho, wo);
-    }
     let wr = wo.div_ceil(PB) * PB;
     let src = Source::new(input, conv, ho, wr);
     let k = src.taps.len();
@@ -510,26 +524,9 @@ fn run_filter_vec<S: pulp::Simd, const PB: usize, const FV: usize>(
             }
         }
     }
-    // The output is written in order, so it is built by appending rather
-    // than zero-filled first.
-    let mut data = Vec::with_capacity(f * ho * wo);
-    let (mut row, mut done) = (vec![0f32; wo], vec![0f32; wo]);
-    for fi in 0..f {
-        for y in 0..ho {
-            for (x, v) in row.iter_mut().enumerate() {
-                *v = scratch[(y * wr + x) * f + fi];
-            }
-            apply_epilogue(&row, &mut done, conv.biases[fi], epilogue, fi);
-            data.extend_from_slice(&done);
-        }
-    }
+    let out = planar(scratch, conv, epilogue, ho, wo, wr);
     SCRATCH.set(buffer);
-    Tensor {
-        c: f,
-        h: ho,
-        w: wo,
-        data,
-    }
+    out
 }
 
 thread_local! {
@@ -540,7 +537,6 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::conv::out_size;
     use crate::nn::conv::tests::{check_against_naive, conv, naive};
     use crate::nn::test_util::{assert_close, random};
 
