@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::dlib::dnn::{self, Affine, Conv, Fc, InputLayer, Layer, Pool};
 use crate::dlib::serialize::FormatError;
 use crate::nn::conv::Epilogue;
-use crate::nn::direct::{conv2d_packed, PackedWeights};
+use crate::nn::direct::{conv2d_packed, conv2d_packed_residual, PackedWeights};
 use crate::nn::ops;
 use crate::nn::tensor::Tensor;
 
@@ -58,6 +58,20 @@ impl ConvAffine {
                 affine: Some(&self.affine),
                 relu,
             },
+        )
+    }
+
+    /// `relu(affine(conv(x)) + residual)`, dlib's zero-extending add.
+    fn run_residual(&self, x: &Tensor, residual: &Tensor) -> Tensor {
+        conv2d_packed_residual(
+            x,
+            &self.conv,
+            &self.packed,
+            Epilogue {
+                affine: Some(&self.affine),
+                relu: true,
+            },
+            residual,
         )
     }
 }
@@ -323,16 +337,11 @@ impl ResNet {
         let mut x = ops::max_pool(&x, &self.stem_pool);
         for unit in &self.units {
             x = match unit {
-                Unit::Same(b) => {
-                    let y = b.second.run(&b.first.run(&x, true), false);
-                    ops::add_prev(y, &x)
-                }
-                Unit::Down(b, pool) => {
-                    let y = b.second.run(&b.first.run(&x, true), false);
-                    ops::add_prev(y, &ops::avg_pool(&x, pool))
-                }
+                Unit::Same(b) => b.second.run_residual(&b.first.run(&x, true), &x),
+                Unit::Down(b, pool) => b
+                    .second
+                    .run_residual(&b.first.run(&x, true), &ops::avg_pool(&x, pool)),
             };
-            ops::relu(&mut x);
         }
         let pooled = ops::avg_pool(&x, &self.global_pool);
         let v = ops::fc(&pooled, &self.fc);
