@@ -30,69 +30,100 @@ fn window(p: &Pool, h: usize, w: usize) -> (usize, usize) {
     (kh, kw)
 }
 
-/// Pools every window with `reduce` over its values in row-major order.
-fn pool(t: &Tensor, p: &Pool, init: f32, reduce: impl Fn(f32, f32) -> f32, scale: f32) -> Tensor {
-    let (kh, kw) = window(p, t.h, t.w);
-    let ho = out_size(t.h, kh, p.stride_y, 0);
-    let wo = out_size(t.w, kw, p.stride_x, 0);
-    let mut out = Tensor::zeros(t.c, ho, wo);
-    for c in 0..t.c {
-        let src = t.plane(c);
-        let dst = out.plane_mut(c);
-        for r in 0..ho {
-            for x in 0..wo {
-                let mut acc = init;
-                for dy in 0..kh {
-                    let row = (r * p.stride_y + dy) * t.w + x * p.stride_x;
-                    acc = src[row..row + kw].iter().fold(acc, |a, &v| reduce(a, v));
-                }
-                dst[r * wo + x] = acc * scale;
-            }
-        }
-    }
-    out
-}
-
 /// Max pooling (padding 0; the parser rejects padded pools).
 pub fn max_pool(t: &Tensor, p: &Pool) -> Tensor {
-    let (kh, kw) = window(p, t.h, t.w);
-    let ho = out_size(t.h, kh, p.stride_y, 0);
-    let wo = out_size(t.w, kw, p.stride_x, 0);
-    let mut out = Tensor::zeros(t.c, ho, wo);
-    if ho == 0 || wo == 0 {
-        return out;
-    }
-    // The maximum does not depend on the order it is taken in, so each
-    // output row takes the column maxima of its window rows first (one
-    // vectorised pass over whole rows), then the windows along that row:
-    // the window-by-window fold was a sixteenth of an embedding.
-    let mut cols = vec![f32::NEG_INFINITY; t.w];
-    for c in 0..t.c {
-        let src = t.plane(c);
-        let dst = out.plane_mut(c);
-        for (r, dst_row) in dst.chunks_exact_mut(wo).enumerate() {
-            cols.fill(f32::NEG_INFINITY);
-            for dy in 0..kh {
-                let row = &src[(r * p.stride_y + dy) * t.w..][..t.w];
-                cols.iter_mut().zip(row).for_each(|(m, &v)| *m = m.max(v));
-            }
-            for (x, d) in dst_row.iter_mut().enumerate() {
-                let start = x * p.stride_x;
-                *d = cols[start..start + kw]
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-            }
-        }
-    }
-    out
+    pulp::Arch::new().dispatch(Pooling { t, p, max: true })
 }
 
 /// Average pooling: the window sum times `1 / (kh * kw)`, as dlib computes
 /// it; a 0x0 window averages each whole channel to `(C, 1, 1)`.
 pub fn avg_pool(t: &Tensor, p: &Pool) -> Tensor {
-    let (kh, kw) = window(p, t.h, t.w);
-    let scale = 1.0 / (kh * kw).max(1) as f32;
-    pool(t, p, 0.0, |a, v| a + v, scale)
+    pulp::Arch::new().dispatch(Pooling { t, p, max: false })
+}
+
+/// Either pool, run at the CPU's best SIMD level (the crate is built for
+/// baseline x86-64, so loops outside a dispatch get 4-lane SSE at most;
+/// the two pools were a twentieth of an embedding that way).
+struct Pooling<'a> {
+    t: &'a Tensor,
+    p: &'a Pool,
+    max: bool,
+}
+
+impl pulp::WithSimd for Pooling<'_> {
+    type Output = Tensor;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Tensor {
+        let Pooling { t, p, max } = self;
+        let (kh, kw) = window(p, t.h, t.w);
+        let ho = out_size(t.h, kh, p.stride_y, 0);
+        let wo = out_size(t.w, kw, p.stride_x, 0);
+        let mut out = Tensor::zeros(t.c, ho, wo);
+        if ho == 0 || wo == 0 {
+            return out;
+        }
+        // The maximum does not depend on the order it is taken in, so each
+        // output row takes the column maxima of its window rows first (one
+        // vector pass over whole rows), then the windows along that row.
+        // The average keeps dlib's order (each window's values row by row,
+        // left to right), so its sums round as dlib's do.
+        let mut cols = vec![0f32; t.w];
+        for c in 0..t.c {
+            let src = t.plane(c);
+            let dst = out.plane_mut(c);
+            for (r, dst_row) in dst.chunks_exact_mut(wo).enumerate() {
+                let rows = (0..kh).map(|dy| &src[(r * p.stride_y + dy) * t.w..][..t.w]);
+                if max {
+                    cols.fill(f32::NEG_INFINITY);
+                    for row in rows {
+                        let (cv, ct) = S::as_mut_simd_f32s(&mut cols);
+                        let (rv, rt) = S::as_simd_f32s(row);
+                        for (m, v) in cv.iter_mut().zip(rv) {
+                            *m = simd.max_f32s(*m, *v);
+                        }
+                        for (m, v) in ct.iter_mut().zip(rt) {
+                            *m = m.max(*v);
+                        }
+                    }
+                    // The ResNet's stem pool is 3 wide: unrolled, since a
+                    // 3-step loop per output was most of the pool's time.
+                    if kw == 3 {
+                        for (x, d) in dst_row.iter_mut().enumerate() {
+                            let w = &cols[x * p.stride_x..][..3];
+                            *d = f32::NEG_INFINITY.max(w[0]).max(w[1]).max(w[2]);
+                        }
+                    } else {
+                        for (x, d) in dst_row.iter_mut().enumerate() {
+                            let start = x * p.stride_x;
+                            *d = cols[start..start + kw]
+                                .iter()
+                                .fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+                        }
+                    }
+                } else {
+                    let scale = 1.0 / (kh * kw).max(1) as f32;
+                    dst_row.fill(0.0);
+                    for row in rows {
+                        // The residual units' shortcut pools are 2 wide.
+                        if kw == 2 {
+                            for (x, d) in dst_row.iter_mut().enumerate() {
+                                let w = &row[x * p.stride_x..][..2];
+                                *d = *d + w[0] + w[1];
+                            }
+                        } else {
+                            for (x, d) in dst_row.iter_mut().enumerate() {
+                                let start = x * p.stride_x;
+                                *d = row[start..start + kw].iter().fold(*d, |a, &v| a + v);
+                            }
+                        }
+                    }
+                    dst_row.iter_mut().for_each(|d| *d *= scale);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// dlib's `add_prev`: `a + b` where the result takes the larger size on each
