@@ -74,6 +74,17 @@ pub struct Epilogue<'a> {
     pub relu: bool,
 }
 
+impl Epilogue<'_> {
+    /// The same without the relu: what runs before a residual add, whose
+    /// relu comes after it.
+    pub fn without_relu(self) -> Self {
+        Epilogue {
+            relu: false,
+            ..self
+        }
+    }
+}
+
 /// Output size of a valid/zero-padded window along one axis (0 when the
 /// padded input is smaller than the window).
 pub fn out_size(input: usize, kernel: usize, stride: usize, pad: usize) -> usize {

@@ -380,15 +380,8 @@ pub fn conv2d_packed_residual(
     let ho = out_size(input.h, conv.kernel_h, conv.stride_y, conv.pad_y);
     let wo = out_size(input.w, conv.kernel_w, conv.stride_x, conv.pad_x);
     if ho == 0 || wo == 0 || (residual.h, residual.w) != (ho, wo) || residual.c > conv.filters {
-        let before = Epilogue {
-            relu: false,
-            ..epilogue
-        };
-        return add_relu(
-            conv2d_packed(input, conv, packed, before),
-            residual,
-            epilogue.relu,
-        );
+        let y = conv2d_packed(input, conv, packed, epilogue.without_relu());
+        return add_relu(y, residual, epilogue.relu);
     }
     pulp::Arch::new().dispatch(FilterVec {
         input,
@@ -430,11 +423,7 @@ impl FilterVec<'_> {
         let Some(residual) = self.residual else {
             return crate::nn::conv::conv2d(self.input, self.conv, self.epilogue);
         };
-        let before = Epilogue {
-            relu: false,
-            ..self.epilogue
-        };
-        let y = crate::nn::conv::conv2d(self.input, self.conv, before);
+        let y = crate::nn::conv::conv2d(self.input, self.conv, self.epilogue.without_relu());
         add_relu(y, residual, self.epilogue.relu)
     }
 }
@@ -579,9 +568,11 @@ fn planar<S: pulp::Simd>(
     pitch: usize,
 ) -> Tensor {
     let f = conv.filters;
-    let before = Epilogue {
-        relu: epilogue.relu && residual.is_none(),
-        ..epilogue
+    // With a residual, the relu comes after the add (in the transposition).
+    let before = if residual.is_some() {
+        epilogue.without_relu()
+    } else {
+        epilogue
     };
     for y in 0..ho {
         let row = &mut sums[y * pitch * f..(y * pitch + wo) * f];
