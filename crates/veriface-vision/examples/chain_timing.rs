@@ -1,5 +1,8 @@
-//! The detector's exact level chain alone: `pyramid_up` of a photo, then
-//! every `pyramid_down<6>` level of each channel, one thread, best of N.
+//! The detector's exact level chain alone (dlib's normalised `pyramid_up`,
+//! then every `pyramid_down<6>` level, three channels, one thread, best of
+//! N): level after level, as the detector built it until session 8, and
+//! streamed row by row (`imgproc::chain`), as it builds it now. Both give the
+//! same bits; the checksums must agree.
 //!
 //! `cargo run --release -p veriface-vision --example chain_timing [IMAGE] [RUNS]`
 
@@ -7,8 +10,10 @@ use std::time::Instant;
 
 use veriface_vision::decode::{decode_no_orientation, DecodeLimits};
 use veriface_vision::detect::layout::PyramidLayout;
-use veriface_vision::imgproc::pyramid::pyramid_up;
-use veriface_vision::imgproc::resize::resize_plane_f32;
+use veriface_vision::imgproc::chain::stream_channel;
+use veriface_vision::imgproc::resize::{resize_channel_normalised, resize_plane_f32};
+
+const MEANS: [f32; 3] = [122.782, 117.001, 104.298];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).unwrap_or_else(|| {
@@ -20,45 +25,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let runs: usize = std::env::args().nth(2).map_or(Ok(7), |s| s.parse())?;
     let img = decode_no_orientation(&std::fs::read(&path)?, &DecodeLimits::default())?.image;
+    let (up_w, up_h) = (2 * img.width() as usize + 2, 2 * img.height() as usize + 1);
+    let layout = PyramidLayout::new(up_h, up_w);
+    let sizes: Vec<(usize, usize)> = layout
+        .levels
+        .iter()
+        .map(|t| (t.width() as usize, t.height() as usize))
+        .collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let (mut best_up, mut best_chain, mut checksum) = (f64::MAX, f64::MAX, 0.0f64);
+    let (mut best_levels, mut best_stream) = (f64::MAX, f64::MAX);
+    let (mut sum_levels, mut sum_stream) = (0u64, 0u64);
     for _ in 0..runs {
         pool.install(|| {
             let t = Instant::now();
-            let up = pyramid_up(&img);
-            let a = t.elapsed().as_secs_f64();
-            let layout = PyramidLayout::new(up.height() as usize, up.width() as usize);
-            let t = Instant::now();
-            let mut sum = 0.0f64;
-            for c in 0..3 {
-                let mut level: Vec<f32> = up
-                    .as_raw()
-                    .chunks_exact(3)
-                    .map(|p| (f32::from(p[c]) - 120.0) / 256.0)
-                    .collect();
-                let (mut lw, mut lh) = (up.width() as usize, up.height() as usize);
+            sum_levels = 0;
+            for (c, &mean) in MEANS.iter().enumerate() {
+                let mut level = resize_channel_normalised(&img, c, up_w, up_h, mean);
+                let (mut lw, mut lh) = (up_w, up_h);
+                sum_levels = sum_levels.wrapping_add(bits_sum(&level));
                 let mut next = Vec::new();
-                for tile in layout.levels.iter().skip(1) {
-                    let (nw, nh) = (tile.width() as usize, tile.height() as usize);
+                for &(nw, nh) in &sizes[1..] {
                     next.resize(nw * nh, 0.0);
                     resize_plane_f32(&level, lw, lh, &mut next, nw, nh);
                     std::mem::swap(&mut level, &mut next);
                     (lw, lh) = (nw, nh);
-                    sum += f64::from(level[level.len() / 2]);
+                    sum_levels = sum_levels.wrapping_add(bits_sum(&level));
                 }
             }
-            let b = t.elapsed().as_secs_f64();
-            best_up = best_up.min(a);
-            best_chain = best_chain.min(b);
-            checksum = sum + up.as_raw().iter().map(|&v| f64::from(v)).sum::<f64>();
+            best_levels = best_levels.min(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            sum_stream = 0;
+            for (c, &mean) in MEANS.iter().enumerate() {
+                stream_channel(&img, c, mean, &sizes, |_, _, row| {
+                    sum_stream = sum_stream.wrapping_add(bits_sum(row));
+                });
+            }
+            best_stream = best_stream.min(t.elapsed().as_secs_f64());
         });
     }
     println!(
-        "{}x{}: pyramid_up {:.1} ms, f32 chain (3 channels) {:.1} ms, checksum {checksum}",
+        "{}x{} ({} levels): level after level {:.1} ms, streamed {:.1} ms (each with a checksum pass), checksums {sum_levels} / {sum_stream}",
         img.width(),
         img.height(),
-        1000.0 * best_up,
-        1000.0 * best_chain
+        sizes.len(),
+        1000.0 * best_levels,
+        1000.0 * best_stream
     );
+    if sum_levels != sum_stream {
+        return Err("the streamed chain differs from the level-at-a-time chain".into());
+    }
     Ok(())
+}
+
+/// An order-independent checksum of the values' bits.
+fn bits_sum(v: &[f32]) -> u64 {
+    v.iter()
+        .fold(0u64, |a, x| a.wrapping_add(u64::from(x.to_bits())))
 }

@@ -1,7 +1,8 @@
-//! Times each MMOD detector conv layer on a synthetic 1000x1000 input,
+//! Times each MMOD detector conv layer on a synthetic square input (1000x1000
+//! unless a side is given; the detector's crops are 300-900 px),
 //! single-threaded, and prints milliseconds and GFLOP/s per layer.
 //!
-//! `cargo run --release -p veriface-vision --example conv_layers`
+//! `cargo run --release -p veriface-vision --example conv_layers [SIDE]`
 
 use std::time::Instant;
 
@@ -22,11 +23,15 @@ fn main() {
         (45, 45, 5, 1, 2),
         (45, 1, 9, 1, 4),
     ];
+    let side: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     let mut x = Tensor {
         c: 3,
-        h: 1000,
-        w: 1000,
-        data: pseudo(3_000_000, 1),
+        h: side,
+        w: side,
+        data: pseudo(3 * side * side, 1),
     };
     let mut total = 0.0;
     for (i, &(c, f, k, s, p)) in layers.iter().enumerate() {

@@ -25,8 +25,8 @@ use image::RgbImage;
 use rayon::prelude::*;
 
 use crate::geometry::Rect;
+use crate::imgproc::chain::stream_channel;
 use crate::imgproc::pyramid::{rect_down, rect_up};
-use crate::imgproc::resize::{resize_channel_normalised, resize_plane_f32};
 use crate::models::mmod_net::MmodNet;
 use crate::nn::tensor::Tensor;
 
@@ -199,9 +199,9 @@ fn crop_tensors(
         }
     }
     planes.par_iter_mut().enumerate().for_each(|(c, dst)| {
-        level_chain(img, c, means[c], layout, |_, tile, level, lw| {
+        level_chain(img, c, means[c], layout, |_, tile, y, row| {
             for (crop, plane) in crops.iter().zip(dst.iter_mut()) {
-                copy_into_crop(level, lw, tile, *crop, plane, crop.width() as usize);
+                copy_row_into_crop(row, tile, y, *crop, plane, crop.width() as usize);
             }
         });
     });
@@ -210,47 +210,48 @@ fn crop_tensors(
 
 /// Computes channel `c` of every pyramid level of `img` as dlib does (level
 /// 0 the normalised `pyramid_up` of the photo, each next level a bilinear
-/// resize of the previous one's values) and hands each to `visit(index,
-/// tile, values, width)`. Two levels are alive at a time.
+/// resize of the previous one's values) and hands each row to `visit(level
+/// index, tile, row index, values)`, each level's rows in order. The rows
+/// stream through the chain (`imgproc::chain`), so no level is ever held
+/// whole.
 pub(super) fn level_chain(
     img: &RgbImage,
     c: usize,
     mean: f32,
     layout: &PyramidLayout,
-    mut visit: impl FnMut(usize, &Rect, &[f32], usize),
+    mut visit: impl FnMut(usize, &Rect, usize, &[f32]),
 ) {
-    let (up_w, up_h) = pyramid_up_size(img.width(), img.height());
-    // Level 0: channel c of dlib's `pyramid_up`, normalised, in one pass.
-    let mut level = resize_channel_normalised(img, c, up_w, up_h, mean);
-    let mut next = Vec::new();
-    let (mut lw, mut lh) = (up_w, up_h);
-    for (i, tile) in layout.levels.iter().enumerate() {
-        if i > 0 {
-            let (nw, nh) = (tile.width() as usize, tile.height() as usize);
-            next.resize(nw * nh, 0.0);
-            resize_plane_f32(&level, lw, lh, &mut next[..nw * nh], nw, nh);
-            std::mem::swap(&mut level, &mut next);
-            (lw, lh) = (nw, nh);
-        }
-        visit(i, tile, &level[..lw * lh], lw);
-    }
+    let sizes: Vec<(usize, usize)> = layout
+        .levels
+        .iter()
+        .map(|t| (t.width() as usize, t.height() as usize))
+        .collect();
+    stream_channel(img, c, mean, &sizes, |i, y, row| {
+        visit(i, &layout.levels[i], y, row);
+    });
 }
 
-/// Copies the part of `tile` (holding `level`, `lw` wide) inside `crop`.
-fn copy_into_crop(level: &[f32], lw: usize, tile: &Rect, crop: Rect, plane: &mut [f32], cw: usize) {
+/// Copies the part of row `y` of `tile` (holding `row`) inside `crop`.
+fn copy_row_into_crop(
+    row: &[f32],
+    tile: &Rect,
+    y: usize,
+    crop: Rect,
+    plane: &mut [f32],
+    cw: usize,
+) {
+    let ty = tile.top + y as i64;
     let part = tile.intersect(&crop);
-    if part.is_empty() {
+    if part.is_empty() || ty < part.top || ty > part.bottom {
         return;
     }
     let (x0, x1) = (
         (part.left - tile.left) as usize,
         (part.right - tile.left) as usize,
     );
-    for y in part.top..=part.bottom {
-        let src = &level[(y - tile.top) as usize * lw..][x0..=x1];
-        let off = (y - crop.top) as usize * cw + (part.left - crop.left) as usize;
-        plane[off..off + src.len()].copy_from_slice(src);
-    }
+    let src = &row[x0..=x1];
+    let off = (ty - crop.top) as usize * cw + (part.left - crop.left) as usize;
+    plane[off..off + src.len()].copy_from_slice(src);
 }
 
 #[cfg(test)]

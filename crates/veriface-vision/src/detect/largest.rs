@@ -150,27 +150,40 @@ fn level_parts(
     k: usize,
     crops: &[Crop],
 ) -> Vec<Part> {
+    // The kept rectangles, level by level: a whole tile from `k` on, the
+    // tile's part inside each crop before it.
+    let mut plan: Vec<Rect> = Vec::new();
+    let mut by_level: Vec<Vec<usize>> = vec![Vec::new(); layout.levels.len()];
+    for (i, tile) in layout.levels.iter().enumerate() {
+        let rects: Vec<Rect> = if i >= k {
+            vec![*tile]
+        } else {
+            crops
+                .iter()
+                .map(|crop| tile.intersect(&crop.rect))
+                .filter(|part| !part.is_empty())
+                .collect()
+        };
+        for r in rects {
+            by_level[i].push(plan.len());
+            plan.push(r);
+        }
+    }
     let per_channel: Vec<Vec<(Rect, Vec<f32>)>> = (0..3)
         .into_par_iter()
         .map(|c| {
-            let mut out = Vec::new();
-            level_chain(img, c, means[c], layout, |i, tile, level, lw| {
-                if i >= k {
-                    out.push((*tile, level.to_vec()));
-                    return;
-                }
-                for crop in crops {
-                    let part = tile.intersect(&crop.rect);
-                    if part.is_empty() {
-                        continue;
+            let mut out: Vec<(Rect, Vec<f32>)> = plan
+                .iter()
+                .map(|r| (*r, Vec::with_capacity(r.area() as usize)))
+                .collect();
+            level_chain(img, c, means[c], layout, |i, tile, y, row| {
+                let ty = tile.top + y as i64;
+                for &p in &by_level[i] {
+                    let (part, values) = &mut out[p];
+                    if ty >= part.top && ty <= part.bottom {
+                        let x0 = (part.left - tile.left) as usize;
+                        values.extend_from_slice(&row[x0..x0 + part.width() as usize]);
                     }
-                    let x0 = (part.left - tile.left) as usize;
-                    let mut v = Vec::with_capacity(part.area() as usize);
-                    for y in part.top..=part.bottom {
-                        let row = (y - tile.top) as usize * lw + x0;
-                        v.extend_from_slice(&level[row..row + part.width() as usize]);
-                    }
-                    out.push((part, v));
                 }
             });
             out

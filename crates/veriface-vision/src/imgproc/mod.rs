@@ -1,6 +1,7 @@
 //! Image operations that must match dlib's bit for bit: bilinear resizing
 //! and the `pyramid_down<2>` family.
 
+pub mod chain;
 pub mod pyramid;
 pub mod resize;
 

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 const PARALLEL_MIN_PIXELS: usize = 1 << 16;
 
 /// Per-column sampling positions for one `(in_w, out_w)` pair.
-struct ColumnPlan {
+pub(super) struct ColumnPlan {
     /// Columns `0..simd_cols` come from dlib's SIMD loop.
     simd_cols: usize,
     /// SIMD columns: left source column (u32 so that gathers are 16 wide).
@@ -38,7 +38,7 @@ struct ColumnPlan {
 }
 
 impl ColumnPlan {
-    fn new(in_w: usize, out_w: usize) -> Self {
+    pub(super) fn new(in_w: usize, out_w: usize) -> Self {
         let x_scale = (in_w as f64 - 1.0) / (out_w.saturating_sub(1).max(1) as f64);
         let x0 = -4.0 * x_scale;
         let mut lanes = [
@@ -114,14 +114,14 @@ impl ColumnPlan {
 
 /// One output row's vertical sampling position.
 #[derive(Clone, Copy)]
-struct RowPos {
-    top: usize,
-    bottom: usize,
-    frac: f64,
+pub(super) struct RowPos {
+    pub(super) top: usize,
+    pub(super) bottom: usize,
+    pub(super) frac: f64,
 }
 
 /// Row positions, accumulated in f64 by repeated addition as dlib does.
-fn row_plan(in_h: usize, out_h: usize) -> Vec<RowPos> {
+pub(super) fn row_plan(in_h: usize, out_h: usize) -> Vec<RowPos> {
     let y_scale = (in_h as f64 - 1.0) / (out_h.saturating_sub(1).max(1) as f64);
     let last = in_h.saturating_sub(1);
     let mut y = -y_scale;
@@ -291,28 +291,86 @@ pub fn resize_plane_f32_strided(
     );
     let cols = ColumnPlan::new(w, out_w);
     let rows = row_plan(h, out_h);
-    let arch = pulp::Arch::new();
-    #[cfg(target_arch = "x86_64")]
-    let v4 = pulp::x86::V4::try_new();
+    let kernel = RowKernel::new();
     let job = |(r, row): (usize, &mut [f32])| {
         let rp = rows[r];
         let top = &src[rp.top * src_stride..rp.top * src_stride + w];
         let bot = &src[rp.bottom * src_stride..rp.bottom * src_stride + w];
-        let op = F32Row {
-            cols: &cols,
-            fy: rp.frac,
-            top,
-            bot,
-            dst: &mut row[..out_w],
-        };
-        #[cfg(target_arch = "x86_64")]
-        if let Some(v4) = v4 {
-            return pulp::Simd::vectorize(v4, avx512::Permuted { v4, op });
-        }
-        arch.dispatch(op);
+        kernel.f32_row(&cols, rp.frac, top, bot, &mut row[..out_w]);
     };
     let dst = &mut dst[..(out_h - 1) * dst_stride + out_w];
     for_each_row(dst, dst_stride, out_w * out_h, job);
+}
+
+/// The CPU's best row kernel for the f32 resizes, chosen once: AVX-512
+/// permutes where available, otherwise `pulp`'s dispatch of the plain loop.
+#[derive(Clone, Copy)]
+pub(super) struct RowKernel {
+    arch: pulp::Arch,
+    #[cfg(target_arch = "x86_64")]
+    v4: Option<pulp::x86::V4>,
+}
+
+impl RowKernel {
+    pub(super) fn new() -> Self {
+        Self {
+            arch: pulp::Arch::new(),
+            #[cfg(target_arch = "x86_64")]
+            v4: pulp::x86::V4::try_new(),
+        }
+    }
+
+    /// One output row of dlib's f32 `resize_image`: `top` and `bot` are the
+    /// two source rows (whole width), `fy` the row's vertical fraction.
+    #[inline]
+    pub(super) fn f32_row(
+        self,
+        cols: &ColumnPlan,
+        fy: f64,
+        top: &[f32],
+        bot: &[f32],
+        dst: &mut [f32],
+    ) {
+        let op = F32Row {
+            cols,
+            fy,
+            top,
+            bot,
+            dst,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v4) = self.v4 {
+            return pulp::Simd::vectorize(v4, avx512::Permuted { v4, op });
+        }
+        self.arch.dispatch(op);
+    }
+
+    /// One row of [`resize_channel_normalised`]: the f32 resize of the
+    /// channel's rows `top` and `bot` (values 0-255), truncated to u8 and
+    /// normalised, dlib's scalar columns recomputed with its f64 formula.
+    pub(super) fn normalised_row(
+        self,
+        cols: &ColumnPlan,
+        fy: f64,
+        top: &[f32],
+        bot: &[f32],
+        row: &mut [f32],
+        mean: f32,
+    ) {
+        self.f32_row(cols, fy, top, bot, row);
+        let simd = cols.simd_cols.min(row.len());
+        self.arch.dispatch(TruncateNormalise {
+            row: &mut row[..simd],
+            mean,
+        });
+        for (k, v) in row[simd..].iter_mut().enumerate() {
+            let fx = cols.s_frac[k];
+            let (l, rr) = (cols.s_left[k], cols.s_right[k]);
+            let x = (1.0 - fy) * ((1.0 - fx) * f64::from(top[l]) + fx * f64::from(top[rr]))
+                + fy * ((1.0 - fx) * f64::from(bot[l]) + fx * f64::from(bot[rr]));
+            *v = (f32::from(x as u8) - mean) / 256.0;
+        }
+    }
 }
 
 /// Channel `c` of [`resize_rgb`]`(src, out_w, out_h)` as the detector's
@@ -333,37 +391,29 @@ pub fn resize_channel_normalised(
     if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 || c > 2 {
         return out;
     }
-    let plane: Vec<f32> = src.as_raw()[c..]
-        .iter()
-        .step_by(3)
-        .map(|&v| f32::from(v))
-        .collect();
-    resize_plane_f32(&plane, in_w, in_h, &mut out, out_w, out_h);
+    let plane = channel_plane(src, c);
     let cols = ColumnPlan::new(in_w, out_w);
     let rows = row_plan(in_h, out_h);
-    let arch = pulp::Arch::new();
+    let kernel = RowKernel::new();
     let job = |(r, row): (usize, &mut [f32])| {
         let rp = rows[r];
-        let simd = cols.simd_cols.min(out_w);
-        arch.dispatch(TruncateNormalise {
-            row: &mut row[..simd],
-            mean,
-        });
         let (top, bot) = (
             &plane[rp.top * in_w..][..in_w],
             &plane[rp.bottom * in_w..][..in_w],
         );
-        let fy = rp.frac;
-        for (k, v) in row[simd..].iter_mut().enumerate() {
-            let fx = cols.s_frac[k];
-            let (l, rr) = (cols.s_left[k], cols.s_right[k]);
-            let x = (1.0 - fy) * ((1.0 - fx) * f64::from(top[l]) + fx * f64::from(top[rr]))
-                + fy * ((1.0 - fx) * f64::from(bot[l]) + fx * f64::from(bot[rr]));
-            *v = (f32::from(x as u8) - mean) / 256.0;
-        }
+        kernel.normalised_row(&cols, rp.frac, top, bot, row, mean);
     };
     for_each_row(&mut out, out_w, out_w * out_h, job);
     out
+}
+
+/// Channel `c` of an RGB image as an f32 plane of its 0-255 values.
+pub(super) fn channel_plane(src: &RgbImage, c: usize) -> Vec<f32> {
+    src.as_raw()[c.min(2)..]
+        .iter()
+        .step_by(3)
+        .map(|&v| f32::from(v))
+        .collect()
 }
 
 /// `resize_rgb`'s truncation to u8 and the detector's normalisation of a
