@@ -113,11 +113,11 @@ pub fn conv2d(input: &Tensor, conv: &Conv, epilogue: Epilogue<'_>) -> Tensor {
     if ho == 0 || wo == 0 {
         return Tensor::zeros(conv.filters, ho, wo);
     }
-    if conv.filters == 1 && conv.stride_x == 1 && conv.stride_y == 1 {
-        return conv_single_filter(input, conv, epilogue, ho, wo);
-    }
     if crate::nn::direct::suits(conv, wo) {
         return crate::nn::direct::conv2d_direct(input, conv, epilogue, ho, wo);
+    }
+    if conv.filters == 1 && conv.stride_x == 1 && conv.stride_y == 1 {
+        return conv_single_filter(input, conv, epilogue, ho, wo);
     }
     let mut out = Tensor::zeros(conv.filters, ho, wo);
     let strided = conv.stride_x > 1 || conv.stride_y > 1;
@@ -181,6 +181,7 @@ pub fn conv2d(input: &Tensor, conv: &Conv, epilogue: Epilogue<'_>) -> Tensor {
 /// `dst = epilogue(src + bias)`: bias, then affine, then relu, in dlib's
 /// layer order (no fusing of the bias into the affine shift, which would
 /// change rounding).
+#[inline(always)]
 pub(crate) fn apply_epilogue(src: &[f32], dst: &mut [f32], bias: f32, e: Epilogue<'_>, f: usize) {
     let pairs = dst.iter_mut().zip(src);
     match (e.affine, e.relu) {

@@ -147,11 +147,11 @@ impl Source {
 }
 
 /// Whether [`conv2d_direct`] suits `conv` on an output `wo` pixels wide: it
-/// needs several filters to share each input load and rows of at least a
-/// few vectors (narrower planes go to GEMM; the ResNet calls
-/// [`conv2d_packed`] itself).
+/// needs several filters to share each input load (or one filter, whose
+/// accumulators it keeps in registers) and rows of at least a few vectors
+/// (narrower planes go to GEMM; the ResNet calls [`conv2d_packed`] itself).
 pub fn suits(conv: &Conv, wo: usize) -> bool {
-    conv.filters >= 8 && wo >= 32
+    (conv.filters >= 8 || conv.filters == 1) && wo >= 32
 }
 
 /// `conv` followed by `epilogue`, computed directly (see the module docs).
@@ -188,6 +188,13 @@ impl pulp::WithSimd for Direct<'_> {
         // Accumulator blocks that fit the register file: 27 of AVX-512's 32
         // registers (plus 3 input vectors and a broadcast), 12 of AVX2's 16.
         let f = self.conv.filters;
+        if f == 1 {
+            // The detector's last layer (45 -> 1, 9x9): one weight and four
+            // input vectors per tap, accumulators kept in registers over
+            // all 3645 taps (the shifted-row kernel reloaded and stored its
+            // accumulators every tap: 12 GFLOP/s).
+            return run::<S, 1, 4>(simd, lanes, self);
+        }
         if lanes >= 16 {
             if f % 9 == 0 {
                 run::<S, 9, 3>(simd, lanes, self)
@@ -214,7 +221,13 @@ fn run<S: pulp::Simd, const FB: usize, const XB: usize>(
         wo,
     } = d;
     let block = lanes * XB;
-    let wr = wo.div_ceil(block) * block;
+    // Whole blocks of XB vectors, then one block of as few vectors as the
+    // row's remainder needs: padding every row to whole blocks wasted up to
+    // a third of the work on the detector's narrow planes (a 97-pixel row
+    // computed 144 outputs).
+    let full = wo / block * block;
+    let tail = (wo - full).div_ceil(lanes);
+    let wr = full + tail * lanes;
     let src = Source::new(input, conv, ho, wr);
     let k = src.taps.len();
     let f = conv.filters;
@@ -223,49 +236,85 @@ fn run<S: pulp::Simd, const FB: usize, const XB: usize>(
     let packed = regroup(conv, FB);
     let mut out = Tensor::zeros(f, ho, wo);
     let plane = ho * wo;
-    let mut row = vec![0f32; FB * wr];
+    // Every filter block's sums of one output row; filter `fi` at `fi * wr`.
+    let mut row = vec![0f32; blocks * FB * wr];
     for y in 0..ho {
         let y_off = y * src.sw;
+        // Pixel blocks outside, filter blocks inside: a pixel block's taps
+        // read ~40 KB of source rows (every channel and phase), which stay
+        // in L1 for all the filter blocks, while the weights stream in order
+        // (which the prefetcher follows; the source rows, a few hundred
+        // separate streams, it does not).
+        for x0 in (0..full).step_by(block) {
+            for b in 0..blocks {
+                let wb = &packed[b * k * FB..(b + 1) * k * FB];
+                let rb = &mut row[b * FB * wr..(b + 1) * FB * wr];
+                block_sums::<S, FB, XB>(simd, &src, wb, y_off + x0, rb, wr, x0);
+            }
+        }
         for b in 0..blocks {
             let wb = &packed[b * k * FB..(b + 1) * k * FB];
-            for x0 in (0..wr).step_by(block) {
-                let mut acc = [[simd.splat_f32s(0.0); XB]; FB];
-                for (&tap, w) in src.taps.iter().zip(wb.chunks_exact(FB)) {
-                    let at = tap + y_off + x0;
-                    let (vs, _) = S::as_simd_f32s(&src.data[at..at + block]);
-                    let mut v = [simd.splat_f32s(0.0); XB];
-                    for (vj, s) in v.iter_mut().zip(vs) {
-                        *vj = *s;
-                    }
-                    for (accf, &wf) in acc.iter_mut().zip(w) {
-                        let wv = simd.splat_f32s(wf);
-                        for (a, vj) in accf.iter_mut().zip(&v) {
-                            *a = simd.mul_add_f32s(wv, *vj, *a);
-                        }
-                    }
-                }
-                for (fl, accf) in acc.iter().enumerate() {
-                    let dst = &mut row[fl * wr + x0..fl * wr + x0 + block];
-                    let (ds, _) = S::as_mut_simd_f32s(dst);
-                    for (dv, a) in ds.iter_mut().zip(accf) {
-                        *dv = *a;
-                    }
-                }
+            let rb = &mut row[b * FB * wr..(b + 1) * FB * wr];
+            match tail {
+                0 => {}
+                1 => block_sums::<S, FB, 1>(simd, &src, wb, y_off + full, rb, wr, full),
+                2 => block_sums::<S, FB, 2>(simd, &src, wb, y_off + full, rb, wr, full),
+                3 => block_sums::<S, FB, 3>(simd, &src, wb, y_off + full, rb, wr, full),
+                // `tail <= XB`: only a 4-vector kernel gets here, with 4.
+                _ => block_sums::<S, FB, XB>(simd, &src, wb, y_off + full, rb, wr, full),
             }
-            for fl in 0..FB.min(f - b * FB) {
-                let fi = b * FB + fl;
-                let start = fi * plane + y * wo;
-                apply_epilogue(
-                    &row[fl * wr..fl * wr + wo],
-                    &mut out.data[start..start + wo],
-                    conv.biases[fi],
-                    epilogue,
-                    fi,
-                );
-            }
+        }
+        for fi in 0..f {
+            let start = fi * plane + y * wo;
+            apply_epilogue(
+                &row[fi * wr..fi * wr + wo],
+                &mut out.data[start..start + wo],
+                conv.biases[fi],
+                epilogue,
+                fi,
+            );
         }
     }
     out
+}
+
+/// The sums of `FB` filters (weights `wb`, `[tap][filter]`) over `XB`
+/// vectors of output pixels whose first tap reads `src.data[tap + at]`,
+/// stored at column `x0` of each filter's row of `row` (`wr` apart).
+#[inline(always)]
+fn block_sums<S: pulp::Simd, const FB: usize, const XB: usize>(
+    simd: S,
+    src: &Source,
+    wb: &[f32],
+    at: usize,
+    row: &mut [f32],
+    wr: usize,
+    x0: usize,
+) {
+    let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
+    let block = lanes * XB;
+    let mut acc = [[simd.splat_f32s(0.0); XB]; FB];
+    for (&tap, w) in src.taps.iter().zip(wb.chunks_exact(FB)) {
+        let at = tap + at;
+        let (vs, _) = S::as_simd_f32s(&src.data[at..at + block]);
+        let mut v = [simd.splat_f32s(0.0); XB];
+        for (vj, s) in v.iter_mut().zip(vs) {
+            *vj = *s;
+        }
+        for (accf, &wf) in acc.iter_mut().zip(w) {
+            let wv = simd.splat_f32s(wf);
+            for (a, vj) in accf.iter_mut().zip(&v) {
+                *a = simd.mul_add_f32s(wv, *vj, *a);
+            }
+        }
+    }
+    for (fl, accf) in acc.iter().enumerate() {
+        let dst = &mut row[fl * wr + x0..fl * wr + x0 + block];
+        let (ds, _) = S::as_mut_simd_f32s(dst);
+        for (dv, a) in ds.iter_mut().zip(accf) {
+            *dv = *a;
+        }
+    }
 }
 
 /// How far ahead of its reads [`run_flat`] prefetches weights, in taps.
