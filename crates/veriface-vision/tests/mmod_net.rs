@@ -65,6 +65,52 @@ fn strips_give_the_same_score_map_as_one_pass() {
 }
 
 #[test]
+fn scoring_only_the_needed_cells_gives_their_forward_scores() {
+    let n = net();
+    let x = input(420, 380);
+    let whole = n.forward(&x);
+    // H3 = (420 -> 208 -> 102 -> 49), W3 = (380 -> 188 -> 92 -> 44).
+    assert_eq!((whole.h, whole.w), (49, 44));
+    assert_eq!(n.output_size(420, 380), (49, 44));
+    for (rows, cols) in [
+        (0..49, 0..44),
+        (20..30, 15..29),
+        (0..12, 30..44),
+        (9..11, 0..5),
+        (11..40, 10..35),
+        (35..49, 5..6),
+        (30..30, 0..44),
+    ] {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| n.forward_cells(&x, (rows.clone(), cols.clone())));
+            assert_eq!((got.c, got.h, got.w), (1, 49, 44));
+            let mut worst = 0f32;
+            for y in 0..49 {
+                for c in 0..44 {
+                    let (g, w) = (got.data[y * 44 + c], whole.data[y * 44 + c]);
+                    if rows.contains(&y) && cols.contains(&c) {
+                        worst = worst.max((g - w).abs());
+                    } else {
+                        assert_eq!(
+                            g,
+                            f32::NEG_INFINITY,
+                            "cell ({y}, {c}) outside {rows:?} x {cols:?}"
+                        );
+                    }
+                }
+            }
+            // Equal up to the summation order of the GEMM route, which
+            // narrower planes take.
+            assert!(worst < 1e-5, "{rows:?} x {cols:?}: max diff {worst}");
+        }
+    }
+}
+
+#[test]
 fn tiny_inputs_give_empty_maps_without_panicking() {
     let n = net();
     let out = n.forward(&input(20, 20));

@@ -41,7 +41,7 @@ use super::fast::{
     effective_min_face, first_level, level_chain, pyramid_up_size, scored_regions, MARGIN,
 };
 use super::layout::PyramidLayout;
-use super::nms::{candidate_cells, overlaps, Scored, OUTPUT_STRIDE};
+use super::nms::{candidate_cells, overlaps, Scored, OUTPUT_OFFSET, OUTPUT_STRIDE};
 use super::pipeline::{detect_reference, RawDetection};
 
 /// A cell's score is dlib's when its tensor point is at least this far from
@@ -504,10 +504,37 @@ impl Search<'_> {
             return;
         }
         debug_assert!(self.crops[ci].rect.intersect(&r) == r);
-        let input = sub_tensor(&self.parts, r);
-        let scores = self.net.forward(&input);
-        drop(input);
         let shifted = self.layout.shifted(r);
+        // Only the cells `keep` can accept are scored: the crop's margin is
+        // there for their receptive fields, and the network need not score
+        // it (`MmodNet::forward_cells`).
+        let (h3, w3) = self
+            .net
+            .output_size(r.height() as usize, r.width() as usize);
+        let (mut rows, mut cols) = ((usize::MAX, 0), (usize::MAX, 0));
+        for cy in 0..h3 {
+            for cx in 0..w3 {
+                let (px, py) = (
+                    cx as i64 * OUTPUT_STRIDE + OUTPUT_OFFSET,
+                    cy as i64 * OUTPUT_STRIDE + OUTPUT_OFFSET,
+                );
+                let Some(level) = shifted.level_of(px, py) else {
+                    continue;
+                };
+                if level >= self.k && keep(level, (px + r.left, py + r.top)) {
+                    rows = (rows.0.min(cy), rows.1.max(cy + 1));
+                    cols = (cols.0.min(cx), cols.1.max(cx + 1));
+                }
+            }
+        }
+        if rows.0 >= rows.1 {
+            return;
+        }
+        let input = sub_tensor(&self.parts, r);
+        let scores = self
+            .net
+            .forward_cells(&input, (rows.0..rows.1, cols.0..cols.1));
+        drop(input);
         for (s, (px, py)) in
             candidate_cells(&scores, &shifted, self.net.window_size(), self.threshold, 0)
         {

@@ -40,6 +40,9 @@ pub struct MmodNet {
     /// Each conv with its (folded batch-norm) affine; the affine is followed
     /// by a relu. The last conv has neither.
     layers: Vec<(Conv, Option<Affine>)>,
+    /// The "same" convs of phase 2 without their padding, for
+    /// [`MmodNet::forward_cells`], which pads only at the map's edges.
+    valid: Vec<Conv>,
 }
 
 fn topology_error(reason: String) -> FormatError {
@@ -125,12 +128,21 @@ impl MmodNet {
             }
             channels = f;
         }
+        let valid = layers[DOWN_LAYERS..]
+            .iter()
+            .map(|(conv, _)| Conv {
+                pad_y: 0,
+                pad_x: 0,
+                ..conv.clone()
+            })
+            .collect();
         Ok(MmodNet {
             options,
             means,
             padding,
             outer_padding,
             layers,
+            valid,
         })
     }
 
@@ -233,6 +245,128 @@ impl MmodNet {
         stack_rows(&outs)
     }
 
+    /// The score map's size `(rows, cols)` for an input of `h x w`.
+    pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
+        (self.layer3_size(h), self.layer3_size(w))
+    }
+
+    /// The score map of `input` computed only on the cells `need` (rows
+    /// `need.0`, columns `need.1`); every other cell is `-inf`. The cells in
+    /// `need` are the same bits [`MmodNet::forward`] gives them.
+    ///
+    /// A crop of dlib's tensor is scored for the cells far enough from its
+    /// cut edges to see their whole receptive field; `forward` spends up to
+    /// half of its phase-2 work on the rest (each "same" conv computes a
+    /// border the next one's padding corrupts). Here phase 1 computes only
+    /// the layer-3 cells under `need` and its 10-cell phase-2 halo, and the
+    /// phase-2 convs run unpadded, shrinking toward `need`, except at the
+    /// map's own edges when the halo reaches them, where they are padded
+    /// with zeros exactly as `forward` pads them.
+    ///
+    /// # Panics
+    ///
+    /// If `input` does not have 3 channels.
+    pub fn forward_cells(
+        &self,
+        input: &Tensor,
+        need: (std::ops::Range<usize>, std::ops::Range<usize>),
+    ) -> Tensor {
+        assert_eq!(input.c, 3, "MMOD input channels");
+        let (h3, w3) = self.output_size(input.h, input.w);
+        let mut out = Tensor {
+            c: 1,
+            h: h3,
+            w: w3,
+            data: vec![f32::NEG_INFINITY; h3 * w3],
+        };
+        let (rows, cols) = (
+            need.0.start..need.0.end.min(h3),
+            need.1.start..need.1.end.min(w3),
+        );
+        if rows.is_empty() || cols.is_empty() {
+            return out;
+        }
+        let halo: usize = self.layers[DOWN_LAYERS..]
+            .iter()
+            .map(|(c, _)| c.pad_y)
+            .sum();
+        // Layer-3 cells to compute: `need` and its halo, inside the map; a
+        // side is padded (as `forward` pads it) when the halo reaches the
+        // map's edge.
+        let span = |r: &std::ops::Range<usize>, n: usize| {
+            let pad_lo = r.start < halo;
+            let pad_hi = r.end + halo > n;
+            let lo = if pad_lo { 0 } else { r.start - halo };
+            let hi = if pad_hi { n } else { r.end + halo };
+            (lo..hi, pad_lo, pad_hi)
+        };
+        let (mrows, _, _) = span(&rows, h3);
+        let (mcols, pad_left, pad_right) = span(&cols, w3);
+        let input_span = |r: &std::ops::Range<usize>| {
+            let (mut lo, mut hi) = (r.start, r.end);
+            for (conv, _) in self.layers[..DOWN_LAYERS].iter().rev() {
+                (lo, hi) = (lo * conv.stride_y, (hi - 1) * conv.stride_y + conv.kernel_h);
+            }
+            lo..hi
+        };
+        let threads = rayon::current_num_threads().max(1);
+        let per_thread = mrows.len().div_ceil(threads).max(8);
+        let strips = |r: std::ops::Range<usize>, n: usize| -> Vec<std::ops::Range<usize>> {
+            r.clone()
+                .step_by(n)
+                .map(|a| a..(a + n).min(r.end))
+                .collect()
+        };
+        // Phase 1: the layer-3 block `mrows x mcols`, in row strips.
+        let icols = input_span(&mcols);
+        let parts: Vec<Tensor> = strips(mrows.clone(), per_thread)
+            .par_iter()
+            .map(|r| {
+                let irows = input_span(r);
+                let mut x = block_of(input, irows, icols.clone());
+                for layer in &self.layers[..DOWN_LAYERS] {
+                    x = run(layer, &x);
+                }
+                x
+            })
+            .collect();
+        let map3 = stack_rows(&parts);
+        drop(parts);
+        // Phase 2: strips of `need`'s rows, unpadded but at the map's edges.
+        let per_thread = rows.len().div_ceil(threads).max(8);
+        let outs: Vec<(std::ops::Range<usize>, usize, Tensor)> = strips(rows.clone(), per_thread)
+            .par_iter()
+            .map(|r| {
+                let (srows, pad_top, pad_bottom) = span(r, h3);
+                let mut x = block_of(
+                    &map3,
+                    srows.start - mrows.start..srows.end - mrows.start,
+                    0..map3.w,
+                );
+                for ((conv, affine), valid) in self.layers[DOWN_LAYERS..].iter().zip(&self.valid) {
+                    let p = conv.pad_y;
+                    let pads =
+                        [pad_top, pad_bottom, pad_left, pad_right].map(|b| if b { p } else { 0 });
+                    x = run_conv(valid, affine.as_ref(), &pad(&x, pads));
+                }
+                // The strip's first row is map row 0 when padded, else r.start.
+                let first = if pad_top { 0 } else { r.start };
+                (r.clone(), first, x)
+            })
+            .collect();
+        // The strips' columns start at map column 0 when padded, else at
+        // `need`'s first column.
+        let c0 = if pad_left { 0 } else { cols.start };
+        for (r, first, x) in outs {
+            for y in r {
+                let src = &x.data[(y - first) * x.w..(y - first + 1) * x.w];
+                let dst = &mut out.data[y * w3..(y + 1) * w3];
+                dst[cols.clone()].copy_from_slice(&src[cols.start - c0..cols.end - c0]);
+            }
+        }
+        out
+    }
+
     /// Rows of the layer-3 map (= of the score map) for `h` input rows.
     fn layer3_size(&self, h: usize) -> usize {
         self.layers[..DOWN_LAYERS].iter().fold(h, |h, (c, _)| {
@@ -242,14 +376,54 @@ impl MmodNet {
 }
 
 fn run((conv, affine): &(Conv, Option<Affine>), x: &Tensor) -> Tensor {
+    run_conv(conv, affine.as_ref(), x)
+}
+
+/// One conv with its affine and relu (the last conv has neither).
+fn run_conv(conv: &Conv, affine: Option<&Affine>, x: &Tensor) -> Tensor {
     conv2d(
         x,
         conv,
         Epilogue {
-            affine: affine.as_ref(),
+            affine,
             relu: affine.is_some(),
         },
     )
+}
+
+/// A copy of rows `rows` and columns `cols` of every channel (clamped to
+/// the tensor).
+fn block_of(t: &Tensor, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) -> Tensor {
+    let (r1, c1) = (rows.end.min(t.h), cols.end.min(t.w));
+    let (r0, c0) = (rows.start.min(r1), cols.start.min(c1));
+    let (h, w) = (r1 - r0, c1 - c0);
+    let mut out = Tensor::zeros(t.c, h, w);
+    for c in 0..t.c {
+        let src = t.plane(c);
+        for (y, dst) in out.plane_mut(c).chunks_exact_mut(w.max(1)).enumerate() {
+            let s = (r0 + y) * t.w + c0;
+            dst.copy_from_slice(&src[s..s + w]);
+        }
+    }
+    out
+}
+
+/// `t` with `[top, bottom, left, right]` rows and columns of zeros added.
+fn pad(t: &Tensor, [top, bottom, left, right]: [usize; 4]) -> Tensor {
+    if top + bottom + left + right == 0 {
+        return t.clone();
+    }
+    let (h, w) = (t.h + top + bottom, t.w + left + right);
+    let mut out = Tensor::zeros(t.c, h, w);
+    for c in 0..t.c {
+        let src = t.plane(c);
+        let dst = out.plane_mut(c);
+        for y in 0..t.h {
+            let d = (top + y) * w + left;
+            dst[d..d + t.w].copy_from_slice(&src[y * t.w..(y + 1) * t.w]);
+        }
+    }
+    out
 }
 
 /// A copy of rows `lo..hi` of every channel.
