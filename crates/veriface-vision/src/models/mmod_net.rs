@@ -252,7 +252,9 @@ impl MmodNet {
 
     /// The score map of `input` computed only on the cells `need` (rows
     /// `need.0`, columns `need.1`); every other cell is `-inf`. The cells in
-    /// `need` are the same bits [`MmodNet::forward`] gives them.
+    /// `need` get [`MmodNet::forward`]'s values, up to summation order
+    /// (planes narrower than the direct kernel's minimum take the GEMM
+    /// route; differences of a few 1e-7).
     ///
     /// A crop of dlib's tensor is scored for the cells far enough from its
     /// cut edges to see their whole receptive field; `forward` spends up to
