@@ -11,10 +11,13 @@
 //!    map (32 channels at 1/8 scale): an unpadded conv needs only the input
 //!    rows under its windows, so strips are exact;
 //! 2. the four stride-1 "same" convs (paddings 2, 2, 2, 4) on strips of the
-//!    layer-3 map extended by a halo of 10 rows on each side: zero padding at
-//!    a strip's inner edge corrupts at most `pad` rows per layer, i.e. the
-//!    10-row halo, which is dropped. Results equal a whole-tensor run up to
-//!    GEMM summation order.
+//!    layer-3 map extended by a halo of 10 rows on each side, run unpadded
+//!    at a strip's inner edges (each conv shrinks the strip toward its own
+//!    rows) and zero-padded only at the map's edges, as a whole-tensor run
+//!    pads them. Results equal a whole-tensor run up to summation order.
+//!
+//! [`MmodNet::forward_cells`] restricts both phases to the cells a caller
+//! needs, the same way.
 
 use rayon::prelude::*;
 
@@ -178,9 +181,16 @@ impl MmodNet {
     /// twice that many 45-channel values, and the 32-channel 1/8-scale
     /// layer-3 map (1/6 of the input's size) is held whole.
     pub fn forward(&self, input: &Tensor) -> Tensor {
+        let (down, same) = self.strip_rows(input);
+        self.forward_in_strips(input, down, same)
+    }
+
+    /// Strip heights, in output rows, for phases 1 and 2: at least one
+    /// strip per thread (more strips cost more overlap), each within
+    /// [`STRIP_BUDGET_FLOATS`].
+    fn strip_rows(&self, input: &Tensor) -> (usize, usize) {
         let threads = rayon::current_num_threads().max(1);
         let h3 = self.layer3_size(input.h);
-        // At least one strip per thread; more strips cost more overlap.
         let per_thread = h3.div_ceil(threads).max(8);
         let down = (STRIP_BUDGET_FLOATS / (3 * 8 * input.w).max(1))
             .max(8)
@@ -188,7 +198,7 @@ impl MmodNet {
         let same = (2 * STRIP_BUDGET_FLOATS / (45 * (input.w / 8).max(1)))
             .max(32)
             .min(per_thread);
-        self.forward_in_strips(input, down, same)
+        (down, same)
     }
 
     /// [`MmodNet::forward`] with explicit strip heights, in output rows, for
@@ -199,50 +209,8 @@ impl MmodNet {
     ///
     /// If `input` does not have 3 channels.
     pub fn forward_in_strips(&self, input: &Tensor, down_rows: usize, same_rows: usize) -> Tensor {
-        assert_eq!(input.c, 3, "MMOD input channels");
-        let h3 = self.layer3_size(input.h);
-        let split = |rows: usize| -> Vec<(usize, usize)> {
-            let rows = rows.max(1);
-            (0..h3)
-                .step_by(rows)
-                .map(|a| (a, (a + rows).min(h3)))
-                .collect()
-        };
-        let strips = split(down_rows);
-        // Phase 1: exact strips of the layer-3 map.
-        let parts: Vec<Tensor> = strips
-            .par_iter()
-            .map(|&(a, b)| {
-                let (mut lo, mut hi) = (a, b);
-                for (conv, _) in self.layers[..DOWN_LAYERS].iter().rev() {
-                    (lo, hi) = (lo * conv.stride_y, (hi - 1) * conv.stride_y + conv.kernel_h);
-                }
-                let mut x = rows_of(input, lo, hi);
-                for layer in &self.layers[..DOWN_LAYERS] {
-                    x = run(layer, &x);
-                }
-                x
-            })
-            .collect();
-        let map3 = stack_rows(&parts);
-        drop(parts);
-        // Phase 2: halo strips through the "same"-padded layers.
-        let halo: usize = self.layers[DOWN_LAYERS..]
-            .iter()
-            .map(|(c, _)| c.pad_y)
-            .sum();
-        let outs: Vec<Tensor> = split(same_rows)
-            .par_iter()
-            .map(|&(a, b)| {
-                let (lo, hi) = (a.saturating_sub(halo), (b + halo).min(map3.h));
-                let mut x = rows_of(&map3, lo, hi);
-                for layer in &self.layers[DOWN_LAYERS..] {
-                    x = run(layer, &x);
-                }
-                rows_of(&x, a - lo, b - lo)
-            })
-            .collect();
-        stack_rows(&outs)
+        let (h3, w3) = self.output_size(input.h, input.w);
+        self.cells_in_strips(input, (0..h3, 0..w3), down_rows, same_rows)
     }
 
     /// The score map's size `(rows, cols)` for an input of `h x w`.
@@ -272,6 +240,20 @@ impl MmodNet {
         &self,
         input: &Tensor,
         need: (std::ops::Range<usize>, std::ops::Range<usize>),
+    ) -> Tensor {
+        let (down, same) = self.strip_rows(input);
+        self.cells_in_strips(input, need, down, same)
+    }
+
+    /// [`MmodNet::forward_cells`] with explicit strip heights (in layer-3
+    /// rows for phase 1, score-map rows for phase 2). A strip's inner edges
+    /// are handled as `need`'s are: unpadded convs over the halo.
+    fn cells_in_strips(
+        &self,
+        input: &Tensor,
+        need: (std::ops::Range<usize>, std::ops::Range<usize>),
+        down_rows: usize,
+        same_rows: usize,
     ) -> Tensor {
         assert_eq!(input.c, 3, "MMOD input channels");
         let (h3, w3) = self.output_size(input.h, input.w);
@@ -311,17 +293,15 @@ impl MmodNet {
             }
             lo..hi
         };
-        let threads = rayon::current_num_threads().max(1);
-        let per_thread = mrows.len().div_ceil(threads).max(8);
         let strips = |r: std::ops::Range<usize>, n: usize| -> Vec<std::ops::Range<usize>> {
             r.clone()
-                .step_by(n)
-                .map(|a| a..(a + n).min(r.end))
+                .step_by(n.max(1))
+                .map(|a| a..(a + n.max(1)).min(r.end))
                 .collect()
         };
         // Phase 1: the layer-3 block `mrows x mcols`, in row strips.
         let icols = input_span(&mcols);
-        let parts: Vec<Tensor> = strips(mrows.clone(), per_thread)
+        let parts: Vec<Tensor> = strips(mrows.clone(), down_rows)
             .par_iter()
             .map(|r| {
                 let irows = input_span(r);
@@ -335,8 +315,7 @@ impl MmodNet {
         let map3 = stack_rows(&parts);
         drop(parts);
         // Phase 2: strips of `need`'s rows, unpadded but at the map's edges.
-        let per_thread = rows.len().div_ceil(threads).max(8);
-        let outs: Vec<(std::ops::Range<usize>, usize, Tensor)> = strips(rows.clone(), per_thread)
+        let outs: Vec<(std::ops::Range<usize>, usize, Tensor)> = strips(rows.clone(), same_rows)
             .par_iter()
             .map(|r| {
                 let (srows, pad_top, pad_bottom) = span(r, h3);
@@ -349,7 +328,11 @@ impl MmodNet {
                     let p = conv.pad_y;
                     let pads =
                         [pad_top, pad_bottom, pad_left, pad_right].map(|b| if b { p } else { 0 });
-                    x = run_conv(valid, affine.as_ref(), &pad(&x, pads));
+                    x = if pads == [0; 4] {
+                        run_conv(valid, affine.as_ref(), &x)
+                    } else {
+                        run_conv(valid, affine.as_ref(), &pad(&x, pads))
+                    };
                 }
                 // The strip's first row is map row 0 when padded, else r.start.
                 let first = if pad_top { 0 } else { r.start };
@@ -412,9 +395,6 @@ fn block_of(t: &Tensor, rows: std::ops::Range<usize>, cols: std::ops::Range<usiz
 
 /// `t` with `[top, bottom, left, right]` rows and columns of zeros added.
 fn pad(t: &Tensor, [top, bottom, left, right]: [usize; 4]) -> Tensor {
-    if top + bottom + left + right == 0 {
-        return t.clone();
-    }
     let (h, w) = (t.h + top + bottom, t.w + left + right);
     let mut out = Tensor::zeros(t.c, h, w);
     for c in 0..t.c {
@@ -424,18 +404,6 @@ fn pad(t: &Tensor, [top, bottom, left, right]: [usize; 4]) -> Tensor {
             let d = (top + y) * w + left;
             dst[d..d + t.w].copy_from_slice(&src[y * t.w..(y + 1) * t.w]);
         }
-    }
-    out
-}
-
-/// A copy of rows `lo..hi` of every channel.
-fn rows_of(t: &Tensor, lo: usize, hi: usize) -> Tensor {
-    let hi = hi.min(t.h);
-    let lo = lo.min(hi);
-    let mut out = Tensor::zeros(t.c, hi - lo, t.w);
-    for c in 0..t.c {
-        out.plane_mut(c)
-            .copy_from_slice(&t.plane(c)[lo * t.w..hi * t.w]);
     }
     out
 }
