@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Instant;
 
-use veriface_vision::models::mmod_net::MmodNet;
+use veriface_vision::models::mmod_net::{Layer3Cache, MmodNet};
 use veriface_vision::nn::tensor::Tensor;
 
 fn net() -> MmodNet {
@@ -106,6 +106,72 @@ fn scoring_only_the_needed_cells_gives_their_forward_scores() {
             // Equal up to the summation order of the GEMM route, which
             // narrower planes take.
             assert!(worst < 1e-5, "{rows:?} x {cols:?}: max diff {worst}");
+        }
+    }
+}
+
+/// The `h x w` pixels of `t` from `(top, left)` on.
+fn crop(t: &Tensor, top: usize, left: usize, h: usize, w: usize) -> Tensor {
+    let mut out = Tensor::zeros(t.c, h, w);
+    for c in 0..t.c {
+        for y in 0..h {
+            let s = (c * t.h + top + y) * t.w + left;
+            out.data[(c * h + y) * w..(c * h + y + 1) * w].copy_from_slice(&t.data[s..s + w]);
+        }
+    }
+    out
+}
+
+#[test]
+fn overlapping_crops_share_cached_phase_one_results() {
+    let n = net();
+    let x = input(520, 480);
+    // Crops on the 8-pixel output stride, overlapping each other: the
+    // second and third reuse layer-3 cells the earlier ones computed, the
+    // fourth is covered by them entirely.
+    let crops = [
+        (0usize, 0usize, 300usize, 280usize),
+        (160, 120, 320, 300),
+        (96, 0, 200, 480),
+        (160, 160, 120, 100),
+    ];
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut cache = Layer3Cache::new();
+        let mut held = 0;
+        for (i, &(top, left, h, w)) in crops.iter().enumerate() {
+            let part = crop(&x, top, left, h, w);
+            let (h3, w3) = n.output_size(h, w);
+            let need = (3..h3 - 2, 2..w3 - 3);
+            let origin = ((top / 8) as i64, (left / 8) as i64);
+            let fresh = pool.install(|| n.forward_cells(&part, need.clone()));
+            let cached =
+                pool.install(|| n.forward_cells_cached(&part, need.clone(), origin, &mut cache));
+            assert_eq!((cached.h, cached.w), (h3, w3));
+            let mut worst = 0f32;
+            for (a, b) in fresh.data.iter().zip(&cached.data) {
+                if a.is_finite() || b.is_finite() {
+                    worst = worst.max((a - b).abs());
+                } else {
+                    assert_eq!(a, b);
+                }
+            }
+            // Cells computed in differently shaped blocks may take the GEMM
+            // route instead of the direct kernel (summation order).
+            assert!(
+                worst < 1e-5,
+                "crop {i}, {threads} threads: max diff {worst}"
+            );
+            let now = cache.cells();
+            if i == 3 {
+                assert_eq!(now, held, "a covered crop computed cells again");
+            } else {
+                assert!(now > held, "crop {i} added no cells");
+            }
+            held = now;
         }
     }
 }

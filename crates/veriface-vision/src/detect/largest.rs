@@ -34,7 +34,7 @@ use rayon::prelude::*;
 
 use crate::geometry::Rect;
 use crate::imgproc::pyramid::rect_down;
-use crate::models::mmod_net::MmodNet;
+use crate::models::mmod_net::{Layer3Cache, MmodNet};
 use crate::nn::tensor::Tensor;
 
 use super::fast::{
@@ -108,6 +108,7 @@ pub fn detect_largest(
         seen: HashSet::new(),
         found: Vec::new(),
         image: (w, h),
+        layer3: Layer3Cache::new(),
     };
     search.run(start)
 }
@@ -230,6 +231,10 @@ struct Search<'a> {
     /// Every detection above the threshold on levels `k..` scored so far.
     found: Vec<Scored>,
     image: (u32, u32),
+    /// The network's phase-1 results so far, shared by the overlapping
+    /// windows the search scores (a fifth of their phase-1 work on the
+    /// golden images).
+    layer3: Layer3Cache,
 }
 
 impl Search<'_> {
@@ -531,9 +536,16 @@ impl Search<'_> {
             return;
         }
         let input = sub_tensor(&self.parts, r);
-        let scores = self
-            .net
-            .forward_cells(&input, (rows.0..rows.1, cols.0..cols.1));
+        let need = (rows.0..rows.1, cols.0..cols.1);
+        // Windows start on the output stride (`with_margin`, and the crops
+        // they are cut from), so their layer-3 cells are the whole tensor's.
+        let scores = if r.top % OUTPUT_STRIDE == 0 && r.left % OUTPUT_STRIDE == 0 {
+            let origin = (r.top / OUTPUT_STRIDE, r.left / OUTPUT_STRIDE);
+            self.net
+                .forward_cells_cached(&input, need, origin, &mut self.layer3)
+        } else {
+            self.net.forward_cells(&input, need)
+        };
         drop(input);
         for (s, (px, py)) in
             candidate_cells(&scores, &shifted, self.net.window_size(), self.threshold, 0)

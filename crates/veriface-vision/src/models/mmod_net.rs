@@ -17,7 +17,9 @@
 //!    pads them. Results equal a whole-tensor run up to summation order.
 //!
 //! [`MmodNet::forward_cells`] restricts both phases to the cells a caller
-//! needs, the same way.
+//! needs, the same way; [`MmodNet::forward_cells_cached`] also keeps the
+//! phase-1 results in a [`Layer3Cache`], so that overlapping crops of one
+//! tensor compute each layer-3 cell once.
 
 use rayon::prelude::*;
 
@@ -245,6 +247,31 @@ impl MmodNet {
         self.cells_in_strips(input, need, down, same)
     }
 
+    /// [`MmodNet::forward_cells`] for a crop of a larger tensor whose
+    /// phase-1 results are kept in `cache` between calls: `input` is the
+    /// part of that tensor whose top-left pixel is pixel `(8 * origin.0, 8 *
+    /// origin.1)` of it. A layer-3 cell reads only the 29x29 input pixels
+    /// under it (the phase-1 convs are unpadded), so it has the same value in
+    /// every crop that holds them, and cells an earlier call computed are
+    /// taken from the cache rather than computed again. The caller must
+    /// give every call the same tensor's values (up to summation order, as
+    /// `forward_cells`: a cell computed in a narrow strip takes the GEMM
+    /// route).
+    ///
+    /// # Panics
+    ///
+    /// If `input` does not have 3 channels.
+    pub fn forward_cells_cached(
+        &self,
+        input: &Tensor,
+        need: (std::ops::Range<usize>, std::ops::Range<usize>),
+        origin: (i64, i64),
+        cache: &mut Layer3Cache,
+    ) -> Tensor {
+        let (down, same) = self.strip_rows(input);
+        self.cells_in_strips_with(input, need, down, same, Some((cache, origin)))
+    }
+
     /// [`MmodNet::forward_cells`] with explicit strip heights (in layer-3
     /// rows for phase 1, score-map rows for phase 2). A strip's inner edges
     /// are handled as `need`'s are: unpadded convs over the halo.
@@ -254,6 +281,19 @@ impl MmodNet {
         need: (std::ops::Range<usize>, std::ops::Range<usize>),
         down_rows: usize,
         same_rows: usize,
+    ) -> Tensor {
+        self.cells_in_strips_with(input, need, down_rows, same_rows, None)
+    }
+
+    /// [`MmodNet::cells_in_strips`], taking and keeping phase-1 results in
+    /// `cache` when one is given (see [`MmodNet::forward_cells_cached`]).
+    fn cells_in_strips_with(
+        &self,
+        input: &Tensor,
+        need: (std::ops::Range<usize>, std::ops::Range<usize>),
+        down_rows: usize,
+        same_rows: usize,
+        cache: Option<(&mut Layer3Cache, (i64, i64))>,
     ) -> Tensor {
         assert_eq!(input.c, 3, "MMOD input channels");
         let (h3, w3) = self.output_size(input.h, input.w);
@@ -300,20 +340,58 @@ impl MmodNet {
                 .collect()
         };
         // Phase 1: the layer-3 block `mrows x mcols`, in row strips.
-        let icols = input_span(&mcols);
-        let parts: Vec<Tensor> = strips(mrows.clone(), down_rows)
-            .par_iter()
-            .map(|r| {
-                let irows = input_span(r);
-                let mut x = block_of(input, irows, icols.clone());
-                for layer in &self.layers[..DOWN_LAYERS] {
-                    x = run(layer, &x);
+        let phase1 = |r: &std::ops::Range<usize>, c: &std::ops::Range<usize>| {
+            let mut x = block_of(input, input_span(r), input_span(c));
+            for layer in &self.layers[..DOWN_LAYERS] {
+                x = run(layer, &x);
+            }
+            x
+        };
+        let map3 = match cache {
+            None => {
+                let parts: Vec<Tensor> = strips(mrows.clone(), down_rows)
+                    .par_iter()
+                    .map(|r| phase1(r, &mcols))
+                    .collect();
+                stack_rows(&parts)
+            }
+            Some((cache, (oy, ox))) => {
+                // Only the cells no earlier call computed: per row, the span
+                // from its first to its last missing cell; rows with the
+                // same span make one block (an overlap with earlier crops
+                // leaves a few rectangles).
+                let at = |y: usize, x: usize| (oy + y as i64, ox + x as i64);
+                let mut blocks: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
+                for y in mrows.clone() {
+                    let mut missing = mcols.clone().filter(|&x| !cache.has(at(y, x)));
+                    let Some(first) = missing.next() else {
+                        continue;
+                    };
+                    let span = first..missing.next_back().unwrap_or(first) + 1;
+                    match blocks.last_mut() {
+                        Some((r, c)) if r.end == y && *c == span => r.end = y + 1,
+                        _ => blocks.push((y..y + 1, span)),
+                    }
                 }
-                x
-            })
-            .collect();
-        let map3 = stack_rows(&parts);
-        drop(parts);
+                let pieces: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = blocks
+                    .into_iter()
+                    .flat_map(|(r, c)| {
+                        strips(r, down_rows)
+                            .into_iter()
+                            .map(move |s| (s, c.clone()))
+                    })
+                    .collect();
+                let computed: Vec<(usize, usize, Tensor)> = pieces
+                    .par_iter()
+                    .map(|(r, c)| (r.start, c.start, phase1(r, c)))
+                    .collect();
+                for (y, x, t) in &computed {
+                    cache.store(at(*y, *x), t);
+                }
+                drop(computed);
+                cache.block(at(mrows.start, mcols.start), mrows.len(), mcols.len())
+            }
+        };
         // Phase 2: strips of `need`'s rows, unpadded but at the map's edges.
         let outs: Vec<(std::ops::Range<usize>, usize, Tensor)> = strips(rows.clone(), same_rows)
             .par_iter()
@@ -357,6 +435,95 @@ impl MmodNet {
         self.layers[..DOWN_LAYERS].iter().fold(h, |h, (c, _)| {
             crate::nn::conv::out_size(h, c.kernel_h, c.stride_y, c.pad_y)
         })
+    }
+}
+
+/// Side of a [`Layer3Cache`] block, in layer-3 cells.
+const CACHE_BLOCK: usize = 16;
+
+/// The phase-1 results (the 32-channel layer-3 map) of one large tensor,
+/// kept across [`MmodNet::forward_cells_cached`] calls that score
+/// overlapping crops of it, addressed by layer-3 cell of the whole tensor
+/// and stored in blocks of 16x16 cells that exist only where a call
+/// computed something.
+#[derive(Debug, Default)]
+pub struct Layer3Cache {
+    blocks: std::collections::HashMap<(i64, i64), CacheBlock>,
+    channels: usize,
+}
+
+#[derive(Debug)]
+struct CacheBlock {
+    /// `[channel][row][column]` of the block's cells.
+    values: Vec<f32>,
+    /// Which cells hold a value.
+    done: Vec<bool>,
+}
+
+impl Layer3Cache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Layer-3 cells held.
+    pub fn cells(&self) -> usize {
+        self.blocks
+            .values()
+            .map(|b| b.done.iter().filter(|&&d| d).count())
+            .sum()
+    }
+
+    fn split((y, x): (i64, i64)) -> ((i64, i64), usize) {
+        let b = CACHE_BLOCK as i64;
+        let key = (y.div_euclid(b), x.div_euclid(b));
+        let at = (y.rem_euclid(b) * b + x.rem_euclid(b)) as usize;
+        (key, at)
+    }
+
+    fn has(&self, cell: (i64, i64)) -> bool {
+        let (key, at) = Self::split(cell);
+        self.blocks.get(&key).is_some_and(|b| b.done[at])
+    }
+
+    /// Keeps `t` (channels x rows x columns of layer-3 cells) as the cells
+    /// from `origin` on.
+    fn store(&mut self, origin: (i64, i64), t: &Tensor) {
+        self.channels = t.c;
+        let plane = CACHE_BLOCK * CACHE_BLOCK;
+        for y in 0..t.h {
+            for x in 0..t.w {
+                let (key, at) = Self::split((origin.0 + y as i64, origin.1 + x as i64));
+                let block = self.blocks.entry(key).or_insert_with(|| CacheBlock {
+                    values: vec![0.0; t.c * plane],
+                    done: vec![false; plane],
+                });
+                for c in 0..t.c {
+                    block.values[c * plane + at] = t.data[(c * t.h + y) * t.w + x];
+                }
+                block.done[at] = true;
+            }
+        }
+    }
+
+    /// The `h x w` cells from `origin` on, all of which must be held.
+    fn block(&self, origin: (i64, i64), h: usize, w: usize) -> Tensor {
+        let mut out = Tensor::zeros(self.channels, h, w);
+        let plane = CACHE_BLOCK * CACHE_BLOCK;
+        for y in 0..h {
+            for x in 0..w {
+                let (key, at) = Self::split((origin.0 + y as i64, origin.1 + x as i64));
+                let Some(block) = self.blocks.get(&key) else {
+                    debug_assert!(false, "layer-3 cell not cached");
+                    continue;
+                };
+                debug_assert!(block.done[at], "layer-3 cell not cached");
+                for c in 0..self.channels {
+                    out.data[(c * h + y) * w + x] = block.values[c * plane + at];
+                }
+            }
+        }
+        out
     }
 }
 
