@@ -232,8 +232,8 @@ struct Search<'a> {
     found: Vec<Scored>,
     image: (u32, u32),
     /// The network's phase-1 results so far, shared by the overlapping
-    /// windows the search scores (a fifth of their phase-1 work on the
-    /// golden images).
+    /// windows the search scores (12% of their phase-1 work on the golden
+    /// images).
     layer3: Layer3Cache,
 }
 
