@@ -212,7 +212,7 @@ impl MmodNet {
     /// If `input` does not have 3 channels.
     pub fn forward_in_strips(&self, input: &Tensor, down_rows: usize, same_rows: usize) -> Tensor {
         let (h3, w3) = self.output_size(input.h, input.w);
-        self.cells_in_strips(input, (0..h3, 0..w3), down_rows, same_rows)
+        self.cells_in_strips(input, (0..h3, 0..w3), down_rows, same_rows, None)
     }
 
     /// The score map's size `(rows, cols)` for an input of `h x w`.
@@ -244,7 +244,7 @@ impl MmodNet {
         need: (std::ops::Range<usize>, std::ops::Range<usize>),
     ) -> Tensor {
         let (down, same) = self.strip_rows(input);
-        self.cells_in_strips(input, need, down, same)
+        self.cells_in_strips(input, need, down, same, None)
     }
 
     /// [`MmodNet::forward_cells`] for a crop of a larger tensor whose
@@ -269,25 +269,15 @@ impl MmodNet {
         cache: &mut Layer3Cache,
     ) -> Tensor {
         let (down, same) = self.strip_rows(input);
-        self.cells_in_strips_with(input, need, down, same, Some((cache, origin)))
+        self.cells_in_strips(input, need, down, same, Some((cache, origin)))
     }
 
     /// [`MmodNet::forward_cells`] with explicit strip heights (in layer-3
-    /// rows for phase 1, score-map rows for phase 2). A strip's inner edges
-    /// are handled as `need`'s are: unpadded convs over the halo.
+    /// rows for phase 1, score-map rows for phase 2), taking and keeping
+    /// phase-1 results in `cache` when one is given (see
+    /// [`MmodNet::forward_cells_cached`]). A strip's inner edges are handled
+    /// as `need`'s are: unpadded convs over the halo.
     fn cells_in_strips(
-        &self,
-        input: &Tensor,
-        need: (std::ops::Range<usize>, std::ops::Range<usize>),
-        down_rows: usize,
-        same_rows: usize,
-    ) -> Tensor {
-        self.cells_in_strips_with(input, need, down_rows, same_rows, None)
-    }
-
-    /// [`MmodNet::cells_in_strips`], taking and keeping phase-1 results in
-    /// `cache` when one is given (see [`MmodNet::forward_cells_cached`]).
-    fn cells_in_strips_with(
         &self,
         input: &Tensor,
         need: (std::ops::Range<usize>, std::ops::Range<usize>),
@@ -363,11 +353,9 @@ impl MmodNet {
                 let at = |y: usize, x: usize| (oy + y as i64, ox + x as i64);
                 let mut blocks: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
                 for y in mrows.clone() {
-                    let mut missing = mcols.clone().filter(|&x| !cache.has(at(y, x)));
-                    let Some(first) = missing.next() else {
+                    let Some(span) = cache.missing_span((oy, ox), y, &mcols) else {
                         continue;
                     };
-                    let span = first..missing.next_back().unwrap_or(first) + 1;
                     match blocks.last_mut() {
                         Some((r, c)) if r.end == y && *c == span => r.end = y + 1,
                         _ => blocks.push((y..y + 1, span)),
@@ -389,7 +377,13 @@ impl MmodNet {
                     cache.store(at(*y, *x), t);
                 }
                 drop(computed);
-                cache.block(at(mrows.start, mcols.start), mrows.len(), mcols.len())
+                let channels = self.layers[DOWN_LAYERS - 1].0.filters;
+                cache.block(
+                    at(mrows.start, mcols.start),
+                    channels,
+                    mrows.len(),
+                    mcols.len(),
+                )
             }
         };
         // Phase 2: strips of `need`'s rows, unpadded but at the map's edges.
@@ -449,7 +443,6 @@ const CACHE_BLOCK: usize = 16;
 #[derive(Debug, Default)]
 pub struct Layer3Cache {
     blocks: std::collections::HashMap<(i64, i64), CacheBlock>,
-    channels: usize,
 }
 
 #[derive(Debug)]
@@ -474,52 +467,85 @@ impl Layer3Cache {
             .sum()
     }
 
-    fn split((y, x): (i64, i64)) -> ((i64, i64), usize) {
+    /// The cells `x0..x0 + w` of row `y` as runs inside one block each:
+    /// `(block key, index of the run's first cell in the block, offset of
+    /// the run in the row, length)`, so that callers hash once per run and
+    /// copy slices.
+    fn runs(y: i64, x0: i64, w: usize) -> impl Iterator<Item = ((i64, i64), usize, usize, usize)> {
         let b = CACHE_BLOCK as i64;
-        let key = (y.div_euclid(b), x.div_euclid(b));
-        let at = (y.rem_euclid(b) * b + x.rem_euclid(b)) as usize;
-        (key, at)
+        let mut dx = 0usize;
+        std::iter::from_fn(move || {
+            if dx >= w {
+                return None;
+            }
+            let x = x0 + dx as i64;
+            let n = ((b - x.rem_euclid(b)) as usize).min(w - dx);
+            let key = (y.div_euclid(b), x.div_euclid(b));
+            let at = (y.rem_euclid(b) * b + x.rem_euclid(b)) as usize;
+            let run = (key, at, dx, n);
+            dx += n;
+            Some(run)
+        })
     }
 
-    fn has(&self, cell: (i64, i64)) -> bool {
-        let (key, at) = Self::split(cell);
-        self.blocks.get(&key).is_some_and(|b| b.done[at])
+    /// The columns of `cols` in row `y` (cells `(oy + y, ox + x)`) from the
+    /// first to the last one not held, or `None` when all are held.
+    fn missing_span(
+        &self,
+        (oy, ox): (i64, i64),
+        y: usize,
+        cols: &std::ops::Range<usize>,
+    ) -> Option<std::ops::Range<usize>> {
+        let (mut first, mut last) = (None, 0);
+        for (key, at, dx, n) in Self::runs(oy + y as i64, ox + cols.start as i64, cols.len()) {
+            let done = self.blocks.get(&key).map(|b| &b.done[at..at + n]);
+            for (i, held) in (0..n).map(|i| done.is_some_and(|d| d[i])).enumerate() {
+                if !held {
+                    let x = cols.start + dx + i;
+                    first.get_or_insert(x);
+                    last = x;
+                }
+            }
+        }
+        first.map(|f| f..last + 1)
     }
 
     /// Keeps `t` (channels x rows x columns of layer-3 cells) as the cells
     /// from `origin` on.
     fn store(&mut self, origin: (i64, i64), t: &Tensor) {
-        self.channels = t.c;
         let plane = CACHE_BLOCK * CACHE_BLOCK;
         for y in 0..t.h {
-            for x in 0..t.w {
-                let (key, at) = Self::split((origin.0 + y as i64, origin.1 + x as i64));
+            for (key, at, dx, n) in Self::runs(origin.0 + y as i64, origin.1, t.w) {
                 let block = self.blocks.entry(key).or_insert_with(|| CacheBlock {
                     values: vec![0.0; t.c * plane],
                     done: vec![false; plane],
                 });
                 for c in 0..t.c {
-                    block.values[c * plane + at] = t.data[(c * t.h + y) * t.w + x];
+                    let src = (c * t.h + y) * t.w + dx;
+                    block.values[c * plane + at..c * plane + at + n]
+                        .copy_from_slice(&t.data[src..src + n]);
                 }
-                block.done[at] = true;
+                block.done[at..at + n].fill(true);
             }
         }
     }
 
-    /// The `h x w` cells from `origin` on, all of which must be held.
-    fn block(&self, origin: (i64, i64), h: usize, w: usize) -> Tensor {
-        let mut out = Tensor::zeros(self.channels, h, w);
+    /// The `channels x h x w` cells from `origin` on, all of which must be
+    /// held.
+    fn block(&self, origin: (i64, i64), channels: usize, h: usize, w: usize) -> Tensor {
+        let mut out = Tensor::zeros(channels, h, w);
         let plane = CACHE_BLOCK * CACHE_BLOCK;
         for y in 0..h {
-            for x in 0..w {
-                let (key, at) = Self::split((origin.0 + y as i64, origin.1 + x as i64));
+            for (key, at, dx, n) in Self::runs(origin.0 + y as i64, origin.1, w) {
                 let Some(block) = self.blocks.get(&key) else {
-                    debug_assert!(false, "layer-3 cell not cached");
+                    debug_assert!(false, "layer-3 cells not cached");
                     continue;
                 };
-                debug_assert!(block.done[at], "layer-3 cell not cached");
-                for c in 0..self.channels {
-                    out.data[(c * h + y) * w + x] = block.values[c * plane + at];
+                debug_assert!(block.done[at..at + n].iter().all(|&d| d));
+                for c in 0..channels {
+                    let dst = (c * h + y) * w + dx;
+                    out.data[dst..dst + n]
+                        .copy_from_slice(&block.values[c * plane + at..c * plane + at + n]);
                 }
             }
         }
