@@ -15,7 +15,7 @@
 
 use image::RgbImage;
 
-use super::resize::{channel_plane, row_plan, ColumnPlan, RowKernel, RowPos};
+use super::resize::{channel_row, row_plan, ColumnPlan, RowKernel, RowPos};
 
 /// Rows kept per level. A level's rows are asked for in non-decreasing order
 /// and an output row needs rows `top` and `top + 1` (or `top` twice), so the
@@ -71,16 +71,16 @@ pub fn stream_channel(
     if in_w == 0 || in_h == 0 || sizes.iter().any(|&(w, h)| w == 0 || h == 0) {
         return;
     }
-    let plane = channel_plane(img, c);
     let mut levels = Vec::with_capacity(sizes.len());
     let (mut pw, mut ph) = (in_w, in_h);
     for &(w, h) in sizes {
         levels.push(Level::new(pw, ph, w, h));
         (pw, ph) = (w, h);
     }
-    let source = Source {
-        plane: &plane,
-        width: in_w,
+    let mut source = Source {
+        img,
+        c,
+        rows: [(usize::MAX, vec![0.0; in_w]), (usize::MAX, vec![0.0; in_w])],
         mean,
         kernel: RowKernel::new(),
     };
@@ -89,16 +89,50 @@ pub fn stream_channel(
     // resize's last output row reads the last input row).
     for i in (0..levels.len()).rev() {
         let last = levels[i].height - 1;
-        ensure(&mut levels, i, last, &source, &mut visit);
+        ensure(&mut levels, i, last, &mut source, &mut visit);
     }
 }
 
-/// The photo's channel as level 0's source.
+/// The photo's channel as level 0's source, converted to f32 a row at a
+/// time as level 0 asks for it (rows come in non-decreasing order and an
+/// output row reads two neighbours, so two rows are kept) rather than as a
+/// whole plane: 4 MB less to write and read per channel of a 1 MP photo.
 struct Source<'a> {
-    plane: &'a [f32],
-    width: usize,
+    img: &'a RgbImage,
+    c: usize,
+    /// The two most recently converted rows, with their indices.
+    rows: [(usize, Vec<f32>); 2],
     mean: f32,
     kernel: RowKernel,
+}
+
+impl Source<'_> {
+    /// Makes rows `top` and `bot` (`bot` is `top` or `top + 1`) available
+    /// and returns their slots.
+    fn load(&mut self, top: usize, bot: usize) -> (usize, usize) {
+        let width = self.img.width() as usize;
+        let mut slot_of = |y: usize, avoid: Option<usize>| -> usize {
+            if let Some(s) = self.rows.iter().position(|(r, _)| *r == y) {
+                return s;
+            }
+            // Replace the older row, never the one just made available.
+            let s = match avoid {
+                Some(a) => 1 - a,
+                None => match (self.rows[0].0, self.rows[1].0) {
+                    (usize::MAX, _) => 0,
+                    (_, usize::MAX) => 1,
+                    (a, b) => usize::from(b < a),
+                },
+            };
+            let raw = &self.img.as_raw()[y * width * 3..(y + 1) * width * 3];
+            channel_row(raw, self.c, &mut self.rows[s].1);
+            self.rows[s].0 = y;
+            s
+        };
+        let t = slot_of(top, None);
+        let b = slot_of(bot, Some(t));
+        (t, b)
+    }
 }
 
 /// Produces rows of `levels[i]` until row `y` exists, producing the rows of
@@ -107,7 +141,7 @@ fn ensure(
     levels: &mut [Level],
     i: usize,
     y: usize,
-    src: &Source<'_>,
+    src: &mut Source<'_>,
     visit: &mut impl FnMut(usize, usize, &[f32]),
 ) {
     while levels[i].produced <= y {
@@ -122,8 +156,8 @@ fn ensure(
         let slot = (r % RING) * w;
         let dst = &mut level.ring[slot..slot + w];
         if i == 0 {
-            let top = &src.plane[rp.top * src.width..][..src.width];
-            let bot = &src.plane[rp.bottom * src.width..][..src.width];
+            let (t, b) = src.load(rp.top, rp.bottom);
+            let (top, bot) = (&src.rows[t].1, &src.rows[b].1);
             src.kernel
                 .normalised_row(&level.cols, rp.frac, top, bot, dst, src.mean);
         } else {

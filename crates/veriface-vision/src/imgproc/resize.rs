@@ -409,11 +409,40 @@ pub fn resize_channel_normalised(
 
 /// Channel `c` of an RGB image as an f32 plane of its 0-255 values.
 pub(super) fn channel_plane(src: &RgbImage, c: usize) -> Vec<f32> {
-    src.as_raw()[c.min(2)..]
-        .iter()
-        .step_by(3)
-        .map(|&v| f32::from(v))
-        .collect()
+    let mut out = vec![0f32; src.as_raw().len() / 3];
+    channel_row(src.as_raw(), c, &mut out);
+    out
+}
+
+/// Channel `c` of the interleaved RGB pixels `rgb` as f32 values into
+/// `dst` (as many as there are whole pixels in both).
+pub(super) fn channel_row(rgb: &[u8], c: usize, dst: &mut [f32]) {
+    pulp::Arch::new().dispatch(ChannelRow {
+        rgb,
+        c: c.min(2),
+        dst,
+    });
+}
+
+/// [`channel_row`] compiled for the CPU's best SIMD level: a plain
+/// `step_by(3)` loop stayed scalar and cost about 5 ms of a 1 MP photo's
+/// level chain.
+struct ChannelRow<'a> {
+    rgb: &'a [u8],
+    c: usize,
+    dst: &'a mut [f32],
+}
+
+impl pulp::WithSimd for ChannelRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let c = self.c;
+        for (d, p) in self.dst.iter_mut().zip(self.rgb.chunks_exact(3)) {
+            *d = f32::from(p[c]);
+        }
+    }
 }
 
 /// `resize_rgb`'s truncation to u8 and the detector's normalisation of a
