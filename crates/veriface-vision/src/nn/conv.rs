@@ -116,9 +116,6 @@ pub fn conv2d(input: &Tensor, conv: &Conv, epilogue: Epilogue<'_>) -> Tensor {
     if crate::nn::direct::suits(conv, wo) {
         return crate::nn::direct::conv2d_direct(input, conv, epilogue, ho, wo);
     }
-    if conv.filters == 1 && conv.stride_x == 1 && conv.stride_y == 1 {
-        return conv_single_filter(input, conv, epilogue, ho, wo);
-    }
     let mut out = Tensor::zeros(conv.filters, ho, wo);
     let strided = conv.stride_x > 1 || conv.stride_y > 1;
     let unpadded = conv.pad_x == 0 && conv.pad_y == 0;
@@ -285,83 +282,6 @@ impl Phases {
     }
 }
 
-/// A stride-1 conv with one filter, computed directly: each output row is
-/// the sum over input channels and kernel rows and columns of a weighted,
-/// shifted input row (from a zero-padded copy of the input), then the
-/// epilogue.
-fn conv_single_filter(
-    input: &Tensor,
-    conv: &Conv,
-    epilogue: Epilogue<'_>,
-    ho: usize,
-    wo: usize,
-) -> Tensor {
-    let (kh, kw) = (conv.kernel_h, conv.kernel_w);
-    // Rows are computed SIMD_PAD-wide so the kernel has no scalar tail (the
-    // extra outputs read zeros and are dropped): with 122 outputs a row, a
-    // 10-wide scalar tail took half the time.
-    let wr = wo.div_ceil(SIMD_PAD) * SIMD_PAD;
-    let (hp, wp) = (input.h + 2 * conv.pad_y, wr + kw - 1);
-    let mut padded = vec![0f32; input.c * hp * wp];
-    for c in 0..input.c {
-        for (y, row) in input.plane(c).chunks_exact(input.w.max(1)).enumerate() {
-            let start = (c * hp + y + conv.pad_y) * wp + conv.pad_x;
-            padded[start..start + input.w].copy_from_slice(row);
-        }
-    }
-    let mut out = Tensor::zeros(1, ho, wo);
-    let mut acc = vec![0f32; wr];
-    // CPU feature detection once, not per row and tap.
-    let arch = pulp::Arch::new();
-    for (y, dst) in out.data.chunks_exact_mut(wo).enumerate() {
-        acc.fill(0.0);
-        for c in 0..input.c {
-            for ky in 0..kh {
-                let row = (c * hp + y + ky) * wp;
-                arch.dispatch(ShiftedTaps {
-                    acc: &mut acc,
-                    // wr + kw - 1 == wp: every shifted run fits.
-                    src: &padded[row..row + wp],
-                    taps: &conv.weights[(c * kh + ky) * kw..][..kw],
-                });
-            }
-        }
-        apply_epilogue(&acc[..wo], dst, conv.biases[0], epilogue, 0);
-    }
-    out
-}
-
-/// Row lengths padded to a multiple of this many floats: 16 = one AVX-512
-/// register (two AVX2 ones).
-const SIMD_PAD: usize = 16;
-
-/// `acc[x] += sum_k taps[k] * src[x + k]`, vectorised for the CPU at hand.
-struct ShiftedTaps<'a> {
-    acc: &'a mut [f32],
-    src: &'a [f32],
-    taps: &'a [f32],
-}
-
-impl pulp::WithSimd for ShiftedTaps<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, simd: S) {
-        let n = self.acc.len();
-        for (k, &t) in self.taps.iter().enumerate() {
-            let (acc_head, acc_tail) = S::as_mut_simd_f32s(self.acc);
-            let (src_head, src_tail) = S::as_simd_f32s(&self.src[k..k + n]);
-            let tv = simd.splat_f32s(t);
-            for (a, v) in acc_head.iter_mut().zip(src_head) {
-                *a = simd.mul_add_f32s(tv, *v, *a);
-            }
-            for (a, v) in acc_tail.iter_mut().zip(src_tail) {
-                *a = t.mul_add(*v, *a);
-            }
-        }
-    }
-}
-
 /// Fills `col` (K rows of `pixels.len()` values) for the output pixels
 /// `pixels` of the flattened `ho x wo` output; a range may start and end
 /// mid-row.
@@ -498,6 +418,10 @@ pub(crate) mod tests {
             (45, 12, 11, 1, (9, 9), (1, 1), (4, 4)),
             (3, 9, 37, 1, (3, 5), (1, 1), (0, 2)),
             (2, 4, 3, 1, (1, 1), (1, 1), (0, 0)),
+            // Direct route with several filters on narrow rows (from 12
+            // columns at stride 1): partly empty tail vectors.
+            (5, 14, 15, 9, (5, 5), (1, 1), (2, 2)),
+            (4, 10, 13, 16, (3, 3), (1, 1), (1, 1)),
             // An empty input whose padding alone gives outputs.
             (2, 3, 0, 1, (1, 1), (1, 1), (1, 1)),
         ];

@@ -148,10 +148,23 @@ impl Source {
 
 /// Whether [`conv2d_direct`] suits `conv` on an output `wo` pixels wide: it
 /// needs several filters to share each input load (or one filter, whose
-/// accumulators it keeps in registers) and rows of at least a few vectors
-/// (narrower planes go to GEMM; the ResNet calls [`conv2d_packed`] itself).
+/// accumulators it keeps in registers) and, with several filters, rows of
+/// at least about a vector (narrower planes go to GEMM; the ResNet calls
+/// [`conv2d_packed`] itself).
 pub fn suits(conv: &Conv, wo: usize) -> bool {
-    (conv.filters >= 8 || conv.filters == 1) && wo >= 32
+    // Measured per layer on one core (`examples/conv_layers` at small
+    // sides): with one filter the direct kernel beats the GEMM route at
+    // every width (14 vs 7 GFLOP/s at 22 columns, 3.2 vs 2.0 at 6); with
+    // stride 1 from 12 columns on (40 vs 30-34 GFLOP/s at 12, 60 vs 38 at
+    // 26), its partly empty tail vectors costing less than im2col; with
+    // stride 2 only from 32 (at 16-29 columns the two are within 10%).
+    let min_width = match (conv.filters, conv.stride_x) {
+        (1, _) => 1,
+        (f, 1) if f >= 8 => 12,
+        (f, _) if f >= 8 => 32,
+        _ => return false,
+    };
+    wo >= min_width
 }
 
 /// `conv` followed by `epilogue`, computed directly (see the module docs).
