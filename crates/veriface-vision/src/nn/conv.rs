@@ -1,9 +1,10 @@
 //! 2-D convolution as blocked im2col + GEMM with a fused epilogue.
 //!
-//! Convs with at least 8 filters and output rows of at least 32 pixels (the
-//! detector's layers) go to the direct kernel of [`crate::nn::direct`]
-//! instead; the ResNet calls that module's packed kernel itself. The rest
-//! of this comment is about the GEMM route.
+//! The detector's convs go to the direct kernel of [`crate::nn::direct`]
+//! instead (one filter always; with at least 8 filters, output rows of at
+//! least 12 pixels at stride 1 or 32 at stride 2: [`crate::nn::direct::suits`]);
+//! the ResNet calls that module's packed kernel itself. The rest of this
+//! comment is about the GEMM route.
 //!
 //! The output is produced a panel of output pixels at a time (a range of the
 //! flattened `H_out*W_out` plane, free to start and end mid-row): the im2col
@@ -15,18 +16,14 @@
 //! `f` of pixels `p0..p1` is a contiguous run of `plane[f]`, so the
 //! destination is just a strided matrix with row stride `H_out*W_out`.
 //!
-//! Two shapes take other routes, because im2col is most of their cost:
-//!
-//! - **Strided, unpadded convs** (the detector's three 5x5 stride-2 layers,
-//!   the ResNet's downsampling convs) first split each input plane into its
-//!   `stride_y * stride_x` phases (even/odd rows and columns for stride 2).
-//!   Tap `(ky, kx)` then reads phase `(ky % s, kx % s)` at offset
-//!   `(ky / s, kx / s)`, a contiguous run, so im2col is plain copies instead
-//!   of a strided gather (measured 13-34 GFLOP/s before on those layers).
-//! - **Single-filter, stride-1 convs** (the detector's last layer, 9x9 over
-//!   45 channels) are computed directly as shifted multiply-adds over rows:
-//!   a GEMM with one output row copies 3645 values per pixel to do 3645
-//!   multiply-adds with them (3.8 GFLOP/s).
+//! **Strided, unpadded convs** (the detector's three 5x5 stride-2 layers on
+//! narrow planes, the ResNet's downsampling convs when they come here) take
+//! another route, because im2col is most of their cost: each input plane is
+//! first split into its `stride_y * stride_x` phases (even/odd rows and
+//! columns for stride 2). Tap `(ky, kx)` then reads phase `(ky % s, kx % s)`
+//! at offset `(ky / s, kx / s)`, a contiguous run, so im2col is plain copies
+//! instead of a strided gather (measured 13-34 GFLOP/s before on those
+//! layers).
 //!
 //! The kernel itself is single-threaded; callers parallelise at a coarser
 //! grain (image strips, batches), which keeps a 1-thread rayon pool truly
