@@ -83,6 +83,7 @@ pub fn stream_channel(
         rows: [(usize::MAX, vec![0.0; in_w]), (usize::MAX, vec![0.0; in_w])],
         mean,
         kernel: RowKernel::new(),
+        arch: pulp::Arch::new(),
     };
     // Asking for the last row of each level, coarsest first, pulls every row
     // of every level through the chain (the first ask does it all: a
@@ -94,44 +95,35 @@ pub fn stream_channel(
 }
 
 /// The photo's channel as level 0's source, converted to f32 a row at a
-/// time as level 0 asks for it (rows come in non-decreasing order and an
-/// output row reads two neighbours, so two rows are kept) rather than as a
-/// whole plane: 4 MB less to write and read per channel of a 1 MP photo.
+/// time as level 0 asks for it rather than as a whole plane (4 MB less to
+/// write and read per channel of a 1 MP photo). An output row reads rows
+/// `top` and `top + 1` (or `top` twice), so row `y` is kept in slot `y % 2`:
+/// the two rows a step needs never share a slot.
 struct Source<'a> {
     img: &'a RgbImage,
     c: usize,
-    /// The two most recently converted rows, with their indices.
+    /// Per slot, the row it holds (`usize::MAX`: none yet) and its values.
     rows: [(usize, Vec<f32>); 2],
     mean: f32,
     kernel: RowKernel,
+    /// The CPU's SIMD level, detected once for every row's conversion.
+    arch: pulp::Arch,
 }
 
 impl Source<'_> {
     /// Makes rows `top` and `bot` (`bot` is `top` or `top + 1`) available
-    /// and returns their slots.
-    fn load(&mut self, top: usize, bot: usize) -> (usize, usize) {
+    /// and returns them.
+    fn load(&mut self, top: usize, bot: usize) -> (&[f32], &[f32]) {
         let width = self.img.width() as usize;
-        let mut slot_of = |y: usize, avoid: Option<usize>| -> usize {
-            if let Some(s) = self.rows.iter().position(|(r, _)| *r == y) {
-                return s;
+        for y in [top, bot] {
+            let (held, values) = &mut self.rows[y % 2];
+            if *held != y {
+                let raw = &self.img.as_raw()[y * width * 3..(y + 1) * width * 3];
+                channel_row(self.arch, raw, self.c, values);
+                *held = y;
             }
-            // Replace the older row, never the one just made available.
-            let s = match avoid {
-                Some(a) => 1 - a,
-                None => match (self.rows[0].0, self.rows[1].0) {
-                    (usize::MAX, _) => 0,
-                    (_, usize::MAX) => 1,
-                    (a, b) => usize::from(b < a),
-                },
-            };
-            let raw = &self.img.as_raw()[y * width * 3..(y + 1) * width * 3];
-            channel_row(raw, self.c, &mut self.rows[s].1);
-            self.rows[s].0 = y;
-            s
-        };
-        let t = slot_of(top, None);
-        let b = slot_of(bot, Some(t));
-        (t, b)
+        }
+        (&self.rows[top % 2].1, &self.rows[bot % 2].1)
     }
 }
 
@@ -156,10 +148,9 @@ fn ensure(
         let slot = (r % RING) * w;
         let dst = &mut level.ring[slot..slot + w];
         if i == 0 {
-            let (t, b) = src.load(rp.top, rp.bottom);
-            let (top, bot) = (&src.rows[t].1, &src.rows[b].1);
-            src.kernel
-                .normalised_row(&level.cols, rp.frac, top, bot, dst, src.mean);
+            let (kernel, mean) = (src.kernel, src.mean);
+            let (top, bot) = src.load(rp.top, rp.bottom);
+            kernel.normalised_row(&level.cols, rp.frac, top, bot, dst, mean);
         } else {
             let prev = &finer[i - 1];
             src.kernel.f32_row(

@@ -410,14 +410,15 @@ pub fn resize_channel_normalised(
 /// Channel `c` of an RGB image as an f32 plane of its 0-255 values.
 pub(super) fn channel_plane(src: &RgbImage, c: usize) -> Vec<f32> {
     let mut out = vec![0f32; src.as_raw().len() / 3];
-    channel_row(src.as_raw(), c, &mut out);
+    channel_row(pulp::Arch::new(), src.as_raw(), c, &mut out);
     out
 }
 
 /// Channel `c` of the interleaved RGB pixels `rgb` as f32 values into
-/// `dst` (as many as there are whole pixels in both).
-pub(super) fn channel_row(rgb: &[u8], c: usize, dst: &mut [f32]) {
-    pulp::Arch::new().dispatch(ChannelRow {
+/// `dst` (as many as there are whole pixels in both), at `arch`'s SIMD
+/// level.
+pub(super) fn channel_row(arch: pulp::Arch, rgb: &[u8], c: usize, dst: &mut [f32]) {
+    arch.dispatch(ChannelRow {
         rgb,
         c: c.min(2),
         dst,
