@@ -25,7 +25,9 @@ use image::RgbImage;
 use serde_json::{json, Value};
 use veriface_vision::compare::{Comparison, DEFAULT_THRESHOLD};
 use veriface_vision::decode::{decode, DecodeLimits};
-use veriface_vision::engine::{AnalyzeOptions, DetectOptions, DetectorMode, Face, FaceEngine};
+use veriface_vision::engine::{
+    AnalyzeOptions, DetectOptions, DetectorMode, Face, FaceEngine, LargestSearch,
+};
 use veriface_vision::models_dir::{check_all, default_models_dir};
 
 use output::{face_json, CliError};
@@ -86,6 +88,11 @@ enum Command {
         /// for, which skips most of the detector's work on large faces.
         #[arg(long)]
         all_faces: bool,
+        /// Search for the largest face exactly: score until it is certain to
+        /// be dlib's pick (slower). By default the coarse levels are
+        /// screened and only the candidates get dlib-exact scores.
+        #[arg(long, conflicts_with = "all_faces")]
+        exact_search: bool,
         /// First image.
         a: PathBuf,
         /// Second image.
@@ -265,6 +272,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             threshold,
             jitters,
             all_faces,
+            exact_search,
             a,
             b,
         } => {
@@ -275,8 +283,12 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 ));
             }
             let engine = load_engine(&cli.models_dir)?;
+            let mut detect = det.options();
+            if exact_search {
+                detect.largest = LargestSearch::Exact;
+            }
             let opts = AnalyzeOptions {
-                detect: det.options(),
+                detect,
                 embed: true,
                 num_jitters: jitters,
             };
@@ -461,7 +473,7 @@ fn compare(
         }
         v
     };
-    let body = json!({
+    let mut body = json!({
         "match": c.is_match,
         "distance": c.distance,
         "similarity": c.similarity,
@@ -476,6 +488,9 @@ fn compare(
             "total": ms(t0.elapsed()),
         },
     });
+    if !all_faces && opts.detect.mode == DetectorMode::Fast {
+        body["largest_search"] = json!(opts.detect.largest);
+    }
     if human {
         output::print_line(&format!(
             "{}  distance {:.4}  similarity {:.3}  threshold {}",

@@ -256,6 +256,7 @@ fn compare_same_person_matches() {
     assert_eq!(v["a"]["height"], 825);
     // The default searches for the largest face only, so it does not count.
     assert_eq!(v["search"], "largest_face");
+    assert_eq!(v["largest_search"], "screened");
     assert!(v["a"].get("faces_found").is_none(), "{}", v["a"]);
     assert_face_contract(&v["a"]["face"], 1100.0, 825.0, true);
 }
@@ -589,6 +590,12 @@ fn compare_multi_face_image_uses_the_largest_face() {
     );
     assert!((s1 - s2).abs() < 1e-5, "scores {s1} vs {s2}");
     assert_eq!(largest["distance"], all["distance"]);
+    // The exact search proves what the screened default finds.
+    let exact = run(&[&"--exact-search"]);
+    assert_eq!(exact["largest_search"], "exact");
+    for key in ["box", "landmarks", "embedding"] {
+        assert_eq!(exact["a"]["face"][key], all["a"]["face"][key], "{key}");
+    }
 }
 
 #[test]

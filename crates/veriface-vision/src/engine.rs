@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::align::{chip_details, extract_chip};
 use crate::detect::fast::detect_fast;
+pub use crate::detect::largest::LargestSearch;
 use crate::detect::largest::{detect_largest, largest_of};
 use crate::detect::pipeline::detect_reference;
 use crate::error::{Error, Result};
@@ -47,6 +48,9 @@ pub struct DetectOptions {
     pub min_face_size: u32,
     /// Detections must score above this (dlib's `adjust_threshold`, 0).
     pub threshold: f32,
+    /// Fast mode: how [`FaceEngine::detect_largest`] (a compare) finds the
+    /// largest face; screened by default, exact on request.
+    pub largest: LargestSearch,
 }
 
 impl DetectOptions {
@@ -57,6 +61,7 @@ impl DetectOptions {
             upsample: 1,
             min_face_size: 40,
             threshold: 0.0,
+            largest: LargestSearch::Exact,
         }
     }
 
@@ -67,6 +72,7 @@ impl DetectOptions {
             upsample: 1,
             min_face_size: crate::detect::fast::DEFAULT_MIN_FACE_SIZE,
             threshold: 0.0,
+            largest: LargestSearch::Screened,
         }
     }
 }
@@ -202,11 +208,15 @@ impl FaceEngine {
     /// one, as picking the last maximum of [`FaceEngine::detect`]'s list
     /// does), or `None` when there is none.
     ///
-    /// The answer equals that pick from [`FaceEngine::detect`], but in fast
-    /// mode it scores coarse pyramid levels first and finer ones only where
-    /// they could change it (`detect::largest`): several times less work
-    /// when the face is large. What it does not tell is how many other
-    /// faces the photo holds.
+    /// In fast mode it scores coarse pyramid levels first and finer ones
+    /// only where they matter (`detect::largest`): several times less work
+    /// when the face is large. With [`LargestSearch::Exact`] the answer is
+    /// certainly that pick from [`FaceEngine::detect`]; the default,
+    /// [`LargestSearch::Screened`], screens with approximate scores and
+    /// scores dlib-exact windows around the candidates, which gave the same
+    /// face on every golden photo and transformed variant tried
+    /// (`docs/engine.md`) at about two thirds of the time, without proving
+    /// it. What neither tells is how many other faces the photo holds.
     pub fn detect_largest(&self, img: &RgbImage, opts: &DetectOptions) -> Option<FaceBox> {
         let (w, h) = img.dimensions();
         let raw = match opts.mode {
@@ -214,9 +224,13 @@ impl FaceEngine {
                 let all = detect_reference(&self.detector, img, opts.upsample, opts.threshold);
                 largest_of(all, w, h)
             }
-            DetectorMode::Fast => {
-                detect_largest(&self.detector, img, opts.min_face_size, opts.threshold)
-            }
+            DetectorMode::Fast => detect_largest(
+                &self.detector,
+                img,
+                opts.min_face_size,
+                opts.threshold,
+                opts.largest,
+            ),
         }?;
         Some(FaceBox {
             rect: raw.rect.clip_like_face_recognition(w, h),

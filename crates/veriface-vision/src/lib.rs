@@ -24,5 +24,6 @@ mod transform;
 
 pub use engine::{
     AnalyzeOptions, DetectOptions, DetectorMode, Embedding, Face, FaceBox, FaceEngine,
+    LargestSearch,
 };
 pub use error::{Error, Result};

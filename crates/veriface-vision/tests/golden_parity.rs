@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
-use veriface_vision::engine::{AnalyzeOptions, DetectOptions, Face, FaceEngine};
+use veriface_vision::engine::{AnalyzeOptions, DetectOptions, Face, FaceEngine, LargestSearch};
 use veriface_vision::geometry::Rect;
 
 struct Analysed {
@@ -33,8 +33,10 @@ struct Analysed {
     /// `None` where dlib has no CNN golden.
     reference: Option<Vec<Face>>,
     fast: Vec<Face>,
-    /// The fast mode's largest-face search.
+    /// The fast mode's largest-face search (screened, the default).
     largest: Option<Face>,
+    /// The same with [`LargestSearch::Exact`].
+    largest_exact: Option<Face>,
 }
 
 fn engine() -> &'static FaceEngine {
@@ -71,6 +73,15 @@ fn analysed() -> &'static [Analysed] {
                     fast: e.analyze(&img, &opts(DetectOptions::fast())).unwrap(),
                     largest: e
                         .analyze_largest(&img, &opts(DetectOptions::fast()))
+                        .unwrap(),
+                    largest_exact: e
+                        .analyze_largest(
+                            &img,
+                            &opts(DetectOptions {
+                                largest: LargestSearch::Exact,
+                                ..DetectOptions::fast()
+                            }),
+                        )
                         .unwrap(),
                     file: g.file,
                     golden: g.json,
@@ -291,30 +302,35 @@ fn fast_pair_decisions_equal_dlibs() {
 
 /// The largest-face search (`FaceEngine::analyze_largest`, what `veriface
 /// compare` runs) must return exactly the face a compare picks from the fast
-/// detector's whole list: the same box, landmarks and descriptor. Scores may
-/// differ in the last bits (the network runs on differently sized crops).
+/// detector's whole list: the same box, landmarks and descriptor, in both
+/// its modes (the exact one proves it; the screened default is checked
+/// here). Scores may differ in the last bits (the network runs on
+/// differently sized crops).
 #[test]
 fn largest_face_search_equals_the_fast_detectors_pick() {
     let mut worst_score = 0f32;
     for a in analysed() {
         let pick = a.fast.iter().max_by_key(|f| f.face_box.rect.area());
-        match (pick, &a.largest) {
-            (None, None) => {}
-            (Some(p), Some(l)) => {
-                assert_eq!(p.face_box.rect, l.face_box.rect, "{}", a.file);
-                assert_eq!(p.face_box.raw_rect, l.face_box.raw_rect, "{}", a.file);
-                assert_eq!(p.landmarks, l.landmarks, "{}", a.file);
-                assert_eq!(p.embedding, l.embedding, "{}", a.file);
-                let d = (p.face_box.score - l.face_box.score).abs();
-                assert!(d < 1e-5, "{}: score {d}", a.file);
-                worst_score = worst_score.max(d);
+        for (mode, found) in [("screened", &a.largest), ("exact", &a.largest_exact)] {
+            match (pick, found) {
+                (None, None) => {}
+                (Some(p), Some(l)) => {
+                    let what = format!("{} ({mode})", a.file);
+                    assert_eq!(p.face_box.rect, l.face_box.rect, "{what}");
+                    assert_eq!(p.face_box.raw_rect, l.face_box.raw_rect, "{what}");
+                    assert_eq!(p.landmarks, l.landmarks, "{what}");
+                    assert_eq!(p.embedding, l.embedding, "{what}");
+                    let d = (p.face_box.score - l.face_box.score).abs();
+                    assert!(d < 1e-5, "{what}: score {d}");
+                    worst_score = worst_score.max(d);
+                }
+                (p, l) => panic!("{} ({mode}): fast {p:?}, largest-face search {l:?}", a.file),
             }
-            (p, l) => panic!("{}: fast {p:?}, largest-face search {l:?}", a.file),
         }
     }
     println!(
-        "largest-face search: {} images, same face as the fast detector's pick on all, \
-         worst score difference {worst_score:.1e}",
+        "largest-face search, screened and exact: {} images, same face as the fast \
+         detector's pick on all, worst score difference {worst_score:.1e}",
         analysed().len()
     );
 }
