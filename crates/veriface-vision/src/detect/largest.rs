@@ -20,12 +20,21 @@
 //! detection that overlaps it is known and suppressed, suppressed when one of
 //! them is known and kept, and open otherwise.
 //!
-//! The result is exactly the largest face (by clipped area, ties to the
-//! lower score, as the CLI picks it) of [`super::fast::detect_fast`]'s
-//! output; the golden tests check that on every image. The saving depends on
-//! the face: a face filling a third of a 1 MP photo is found from the tiles
-//! of levels 10 and up (a tenth of the pyramid) plus three small windows; a
-//! photo without a face costs what the fast detector costs.
+//! With [`LargestSearch::Exact`] the result is exactly the largest face (by
+//! clipped area, ties to the lower score, as the CLI picks it) of
+//! [`super::fast::detect_fast`]'s output; the golden tests check that on
+//! every image.
+//!
+//! [`LargestSearch::Screened`], the default, drops the proof for speed:
+//! it screens the same stages with a small context (approximate scores),
+//! then scores dlib-exact windows around the candidate faces, largest
+//! first, and returns the largest face dlib's suppression keeps among those
+//! exact detections (`docs/engine.md`, "Screened largest face").
+//!
+//! The exact search's saving depends on the face: a face filling a third of
+//! a 1 MP photo is found from the tiles of levels 10 and up (a tenth of the
+//! pyramid) plus three small windows; a photo without a face costs what the
+//! fast detector costs.
 
 use std::collections::HashSet;
 
@@ -93,7 +102,8 @@ pub enum LargestSearch {
     /// dlib-exact windows around the candidate faces, largest first: the
     /// box is dlib's whenever dlib's best cell for the face lies within the
     /// windows (every golden photo and 285 transformed variants), but that
-    /// is not proven. About 1.5x less detection time than [`Self::Exact`].
+    /// is not proven. 1.3-1.55x less detection time than [`Self::Exact`]
+    /// on the golden set.
     #[default]
     Screened,
     /// Score until the answer is certain to be the fast detector's largest
