@@ -60,10 +60,6 @@ pub struct Settings {
     /// (`VERIFACE_MIN_FACE_SIZE`; default: 12% of the image's shorter
     /// side, at least 40).
     pub min_face_size: Option<u32>,
-    /// Find a compare's largest face with the exact search, which proves it
-    /// is dlib's pick, instead of the faster screened one
-    /// (`VERIFACE_EXACT_SEARCH`, default false; `docs/engine.md`).
-    pub exact_search: bool,
     /// Default match threshold (`VERIFACE_THRESHOLD`, default 0.6).
     pub threshold: f32,
     /// API keys (`VERIFACE_API_KEYS`, comma-separated, and/or
@@ -212,7 +208,6 @@ impl Default for Settings {
             max_image_pixels: 40_000_000,
             max_image_side: 16_384,
             min_face_size: None,
-            exact_search: false,
             threshold: veriface_vision::compare::DEFAULT_THRESHOLD,
             api_keys: Vec::new(),
             rate_limit_per_second: 10.0,
@@ -236,15 +231,6 @@ fn first(env: &impl Fn(&str) -> Option<String>, names: &[&str]) -> Option<(Strin
             .filter(|v| !v.is_empty())
             .map(|v| ((*n).to_string(), v))
     })
-}
-
-/// A boolean setting: `true`/`false` (or `1`/`0`, `yes`/`no`, `on`/`off`).
-fn flag(name: &str, v: &str) -> anyhow::Result<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        other => bail!("{name}={other:?} is invalid: use true or false"),
-    }
 }
 
 fn parse<T: std::str::FromStr>(
@@ -351,10 +337,11 @@ impl Settings {
             s.redis_url = Some(Secret::new(v.trim()));
         }
         if let Some((_, v)) = first(&env, &["VERIFACE_EMBEDDED_WORKER"]) {
-            s.embedded_worker = flag("VERIFACE_EMBEDDED_WORKER", &v)?;
-        }
-        if let Some((_, v)) = first(&env, &["VERIFACE_EXACT_SEARCH"]) {
-            s.exact_search = flag("VERIFACE_EXACT_SEARCH", &v)?;
+            s.embedded_worker = match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                other => bail!("VERIFACE_EMBEDDED_WORKER={other:?} is invalid: use true or false"),
+            };
         }
         s.sessions = SessionSettings::from_lookup(&env)?;
         if let Some((_, v)) = first(&env, &["VERIFACE_LOG_FORMAT"]) {
@@ -512,26 +499,6 @@ mod tests {
         assert_eq!(s.blob_dir(), PathBuf::from("data/blobs"));
         assert!(s.s3.is_none());
         assert!(s.api_keys.is_empty());
-        assert!(!s.exact_search);
-        assert!(s.embedded_worker);
-    }
-
-    #[test]
-    fn boolean_settings_take_the_usual_spellings_and_refuse_others() {
-        let s = settings(&[
-            ("VERIFACE_EXACT_SEARCH", "true"),
-            ("VERIFACE_EMBEDDED_WORKER", "off"),
-        ])
-        .unwrap();
-        assert!(s.exact_search);
-        assert!(!s.embedded_worker);
-        assert!(
-            !settings(&[("VERIFACE_EXACT_SEARCH", " 0 ")])
-                .unwrap()
-                .exact_search
-        );
-        let e = settings(&[("VERIFACE_EXACT_SEARCH", "maybe")]).unwrap_err();
-        assert!(e.to_string().contains("VERIFACE_EXACT_SEARCH"), "{e}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ use veriface_store::blob::ObjectBlobStore;
 use veriface_store::cache::RedisConfig;
 use veriface_store::db::{Database, DbConfig, IdentityStore, SQLITE_FILE};
 use veriface_vision::decode::DecodeLimits;
-use veriface_vision::engine::{DetectOptions, FaceEngine, LargestSearch};
+use veriface_vision::engine::{DetectOptions, FaceEngine};
 use veriface_worker::{QueueWaker, QueueWorker, QueueWorkerConfig};
 
 use crate::config::Settings;
@@ -128,9 +128,6 @@ impl Application {
         let mut detect = DetectOptions::fast();
         if let Some(m) = settings.min_face_size {
             detect.min_face_size = m;
-        }
-        if settings.exact_search {
-            detect.largest = LargestSearch::Exact;
         }
         let policy = FacePolicy {
             limits: DecodeLimits {
