@@ -377,12 +377,10 @@ impl Search<'_> {
                     break;
                 }
                 self.refine(c);
+                // The last of equal areas, as `largest_of` picks.
                 best = suppress(self.found.clone(), self.iou, COVERED_THRESH)
                     .into_iter()
-                    .fold(None, |b: Option<Scored>, d| match b {
-                        Some(b) if self.area_of(&d) < self.area_of(&b) => Some(b),
-                        _ => Some(d),
-                    });
+                    .max_by_key(|d| self.area_of(d));
             }
             // Lower levels hold smaller boxes: go on only while one could
             // still be larger than the best so far.
@@ -503,9 +501,7 @@ impl Search<'_> {
 
     /// The clipped area of detection `i` in the input image.
     fn area(&self, i: usize) -> i64 {
-        rect_down(self.found[i].rect)
-            .clip_like_face_recognition(self.image.0, self.image.1)
-            .area()
+        self.area_of(&self.found[i])
     }
 
     /// dlib's greedy suppression over what is known: detections in score
