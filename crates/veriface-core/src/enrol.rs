@@ -228,6 +228,7 @@ impl IdentityService {
             RecordOutcome::JobGone => Ok(EnrolOutcome::Cancelled),
             RecordOutcome::Recorded { template_id } => Ok(match (&record.decision, template_id) {
                 (EnrolDecision::Accepted(_), Some(template_id)) => {
+                    self.index.mark_stale().await;
                     EnrolOutcome::Enrolled { template_id }
                 }
                 (EnrolDecision::Rejected { reason }, _) => EnrolOutcome::Rejected {

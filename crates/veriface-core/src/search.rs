@@ -272,6 +272,14 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Makes the next [`SearchIndex::refresh`] query the repository even
+    /// within `min_refresh`: a template this process just stored must be
+    /// found by the very next search (the throttle is for other processes'
+    /// writes, which no event announces).
+    pub async fn mark_stale(&self) {
+        *self.last_refresh.lock().await = None;
+    }
+
     async fn append_after(&self, repo: &dyn IdentityRepo, mut after: i64) -> Result<()> {
         loop {
             let page = repo.list_templates_after(&self.model, after, PAGE).await?;

@@ -110,6 +110,42 @@ async fn enrols_then_verifies_and_searches_real_photos() {
     assert!(found.results.is_empty(), "{found:?}");
 }
 
+/// The search index refreshes from the store at most once per
+/// `index_refresh`, but a template stored by this process is searchable at
+/// once: CI once caught a search within that second missing a subject the
+/// same process had just enrolled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_enrolled_here_is_searchable_within_the_refresh_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(
+        Database::connect(&DbConfig::sqlite_file(&dir.path().join("v.db")))
+            .await
+            .unwrap(),
+    );
+    let config = IdentityConfig {
+        index_refresh: Duration::from_secs(3600),
+        ..IdentityConfig::default()
+    };
+    let s = IdentityService::new(db, engine(), config);
+    let probe = || Bytes::from(photo("person05/img16.jpg"));
+    assert!(matches!(
+        enrol(&s, "p03", photo("person03/img51.jpg"), "k1").await,
+        EnrolOutcome::Enrolled { .. }
+    ));
+    // This search refreshes the index; the next may not, for an hour.
+    let before = s.search(probe(), 5, None).await.unwrap();
+    assert!(before.results.is_empty(), "{before:?}");
+    assert_eq!(before.searched, 1);
+    assert!(matches!(
+        enrol(&s, "p05", photo("person05/img62.jpg"), "k2").await,
+        EnrolOutcome::Enrolled { .. }
+    ));
+    let after = s.search(probe(), 5, None).await.unwrap();
+    let names: Vec<_> = after.results.iter().map(|r| r.username.as_str()).collect();
+    assert_eq!(names, vec!["p05"], "{after:?}");
+    assert_eq!(after.searched, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrolment_records_each_rejection_reason_as_unverified() {
     let (_dir, db, s) = setup().await;
