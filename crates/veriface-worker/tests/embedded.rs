@@ -23,6 +23,14 @@ fn user(s: &str) -> Username {
 }
 
 async fn setup() -> (tempfile::TempDir, Arc<Database>, Arc<IdentityService>) {
+    setup_refreshing_every(Duration::ZERO).await
+}
+
+/// A service over a fresh SQLite store whose search index refreshes from
+/// the store at most once per `index_refresh`.
+async fn setup_refreshing_every(
+    index_refresh: Duration,
+) -> (tempfile::TempDir, Arc<Database>, Arc<IdentityService>) {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(
         Database::connect(&DbConfig::sqlite_file(&dir.path().join("v.db")))
@@ -30,7 +38,7 @@ async fn setup() -> (tempfile::TempDir, Arc<Database>, Arc<IdentityService>) {
             .unwrap(),
     );
     let config = IdentityConfig {
-        index_refresh: Duration::ZERO,
+        index_refresh,
         ..IdentityConfig::default()
     };
     let service = Arc::new(IdentityService::new(db.clone(), engine(), config));
@@ -116,17 +124,7 @@ async fn enrols_then_verifies_and_searches_real_photos() {
 /// same process had just enrolled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_enrolled_here_is_searchable_within_the_refresh_interval() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(
-        Database::connect(&DbConfig::sqlite_file(&dir.path().join("v.db")))
-            .await
-            .unwrap(),
-    );
-    let config = IdentityConfig {
-        index_refresh: Duration::from_secs(3600),
-        ..IdentityConfig::default()
-    };
-    let s = IdentityService::new(db, engine(), config);
+    let (_dir, _db, s) = setup_refreshing_every(Duration::from_secs(3600)).await;
     let probe = || Bytes::from(photo("person05/img16.jpg"));
     assert!(matches!(
         enrol(&s, "p03", photo("person03/img51.jpg"), "k1").await,
