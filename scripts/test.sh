@@ -22,4 +22,6 @@ for dep in scripts/deps/*.sh; do
   [ -e "$dep" ] || continue
   bash "$dep"
 done
-exec cargo test --workspace "$@"
+# --no-fail-fast: one failing test binary must not hide the state of the others (CI still
+# exits non-zero on any failure).
+exec cargo test --workspace --no-fail-fast "$@"
