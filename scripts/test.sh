@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs veriface's whole test suite: installs the pinned, sha256-checked models when they are missing
 # (the engine's tests run the real networks and fail, never skip, without them), then
-# `cargo test --workspace`. Extra arguments go to cargo test, e.g. `scripts/test.sh -- --nocapture`.
+# `cargo test --workspace --no-fail-fast`. Extra arguments go to cargo test, e.g. `scripts/test.sh -- --nocapture`.
 #
 # Honours CARGO_TARGET_DIR (cargo's default is target/), VERIFACE_MODELS_DIR (default ./models) and
 # VERIFACE_SHARED_DIR (the shared data set, default ../shared beside the checkout).
