@@ -26,8 +26,8 @@
 //! every image.
 //!
 //! [`LargestSearch::Screened`], the default, drops the proof for speed:
-//! it screens the same stages with a small context (approximate scores),
-//! then scores dlib-exact windows around the candidate faces, largest
+//! it screens every other level of the same stages with a small context
+//! (approximate scores), then scores dlib-exact windows around the candidate faces, largest
 //! first, and returns the largest face dlib's suppression keeps among those
 //! exact detections (`docs/engine.md`, "Screened largest face").
 //!
@@ -110,8 +110,8 @@ pub enum LargestSearch {
     /// dlib-exact windows around the candidate faces, largest first: the
     /// box is dlib's whenever dlib's best cell for the face lies within the
     /// windows (every golden photo and 285 transformed variants, the tests
-    /// `golden_parity` and `largest_variants`), but that is not proven. 1.3-1.55x less detection time than [`Self::Exact`]
-    /// on the golden set.
+    /// `golden_parity` and `largest_variants`), but that is not proven.
+    /// 1.3-1.55x less detection time than [`Self::Exact`] on the golden set.
     #[default]
     Screened,
     /// Score until the answer is certain to be the fast detector's largest
@@ -370,7 +370,8 @@ impl Search<'_> {
     /// then refines the candidate faces largest first with dlib-exact
     /// windows; the answer is the largest face dlib's suppression keeps
     /// among the exact detections. A stage lower down is screened only while
-    /// it could hold a larger face than the best so far.
+    /// it could hold a larger face than the best so far, and once a face is
+    /// in hand it holds only the levels that could.
     fn run_screened(&mut self, start: usize) -> Option<RawDetection> {
         let n = self.layout.levels.len();
         let (mut lo, mut hi) = (start, n);
@@ -405,8 +406,8 @@ impl Search<'_> {
             hi = lo;
             lo = lo.saturating_sub(STAGE_LEVELS).max(self.k);
             // With a face in hand, only the levels whose boxes could beat
-            // it: usually one (a face found on level L leaves level L, not
-            // L - 1, whose tile is 1.44x larger).
+            // it: usually one (a face found on level L leaves level L to
+            // screen, not also L - 1, whose tile is 1.44x larger).
             if let Some(b) = &best {
                 let area = self.area_of(b);
                 lo = lo.max((lo..hi).find(|&l| max_area(l) >= area).unwrap_or(hi - 1));
@@ -414,7 +415,8 @@ impl Search<'_> {
         }
     }
 
-    /// The screen's candidates on levels `lo..hi`: every cell scoring above
+    /// The screen's candidates on every [`SCREEN_LEVEL_STEP`]th level of
+    /// `lo..hi`, from `lo` up: every cell scoring above
     /// the threshold less [`SCREEN_SLACK`], from windows of the crops that
     /// hold those tiles with only [`SCREEN_MARGIN`] of context. They only
     /// say where to refine; none is kept in `found`.
