@@ -215,7 +215,7 @@ impl FaceEngine {
     /// [`LargestSearch::Screened`], screens with approximate scores and
     /// scores dlib-exact windows around the candidates, which gave the same
     /// face on every golden photo and transformed variant tried
-    /// (`docs/engine.md`) in 0.65-0.77 of the exact search's time, without
+    /// (`docs/engine.md`) in 0.65-0.78 of the exact search's time, without
     /// proving it. What neither tells is how many other faces the photo
     /// holds.
     pub fn detect_largest(&self, img: &RgbImage, opts: &DetectOptions) -> Option<FaceBox> {

@@ -27,9 +27,9 @@
 //!
 //! [`LargestSearch::Screened`], the default, drops the proof for speed:
 //! it screens every other level of the same stages with a small context
-//! (approximate scores), then scores dlib-exact windows around the candidate faces, largest
-//! first, and returns the largest face dlib's suppression keeps among those
-//! exact detections (`docs/engine.md`, "Screened largest face").
+//! (approximate scores), then scores dlib-exact windows around the
+//! candidate faces, largest first, and returns the largest face dlib's
+//! suppression keeps among those exact detections (`docs/engine.md`, "Screened largest face").
 //!
 //! The exact search's saving depends on the face: a face filling a third of
 //! a 1 MP photo is found from the tiles of levels 10 and up (a tenth of the
@@ -448,16 +448,21 @@ impl Search<'_> {
             };
             jobs.push((ci, r.intersect(&crop.rect), tiles));
         }
-        // The screen's cells are not scored exactly: restore `seen` after
-        // so that the refine records them.
-        let (before, threshold, seen) = (self.found.len(), self.threshold, self.seen.clone());
-        self.threshold = threshold - SCREEN_SLACK;
+        // The screen's scores are approximate: they are returned, never
+        // recorded as detections or as scored points; a point the refine
+        // already scored exactly is no candidate (its detection is known).
+        let threshold = self.threshold - SCREEN_SLACK;
+        let mut out = Vec::new();
         for (ci, r, tiles) in jobs {
-            self.score(ci, r, |level, _| tiles.contains(&level));
+            let cells = self.cells(ci, r, threshold, |level, _| tiles.contains(&level));
+            out.extend(
+                cells
+                    .into_iter()
+                    .filter(|(_, p)| !self.seen.contains(p))
+                    .map(|(s, _)| s),
+            );
         }
-        self.threshold = threshold;
-        self.seen = seen;
-        self.found.drain(before..).collect()
+        out
     }
 
     /// Scores dlib-exact windows around candidate `x`: [`REFINE_RADIUS`]
@@ -709,10 +714,28 @@ impl Search<'_> {
     }
 
     /// Runs the network on the part `r` of crop `ci` and records the
-    /// detections on levels `k..` that `keep(level, tensor point)` accepts.
+    /// detections above the threshold, on levels `k..`, that `keep(level,
+    /// tensor point)` accepts, each tensor point once.
     fn score(&mut self, ci: usize, r: Rect, keep: impl Fn(usize, (i64, i64)) -> bool) {
+        for (s, p) in self.cells(ci, r, self.threshold, keep) {
+            if self.seen.insert(p) {
+                self.found.push(s);
+            }
+        }
+    }
+
+    /// Runs the network on the part `r` of crop `ci` and returns the cells
+    /// scoring above `threshold`, on levels `k..`, that `keep(level, tensor
+    /// point)` accepts, with their tensor points.
+    fn cells(
+        &mut self,
+        ci: usize,
+        r: Rect,
+        threshold: f32,
+        keep: impl Fn(usize, (i64, i64)) -> bool,
+    ) -> Vec<(Scored, (i64, i64))> {
         if r.is_empty() {
-            return;
+            return Vec::new();
         }
         debug_assert!(self.crops[ci].rect.intersect(&r) == r);
         let shifted = self.layout.shifted(r);
@@ -739,7 +762,7 @@ impl Search<'_> {
             }
         }
         if rows.0 >= rows.1 {
-            return;
+            return Vec::new();
         }
         let input = sub_tensor(&self.parts, r);
         let need = (rows.0..rows.1, cols.0..cols.1);
@@ -753,14 +776,11 @@ impl Search<'_> {
             self.net.forward_cells(&input, need)
         };
         drop(input);
-        for (s, (px, py)) in
-            candidate_cells(&scores, &shifted, self.net.window_size(), self.threshold, 0)
-        {
-            let p = (px + r.left, py + r.top);
-            if s.level >= self.k && keep(s.level, p) && self.seen.insert(p) {
-                self.found.push(s);
-            }
-        }
+        candidate_cells(&scores, &shifted, self.net.window_size(), threshold, 0)
+            .into_iter()
+            .map(|(s, (px, py))| (s, (px + r.left, py + r.top)))
+            .filter(|(s, p)| s.level >= self.k && keep(s.level, *p))
+            .collect()
     }
 }
 
