@@ -92,6 +92,11 @@ const SCREEN_SLACK: f32 = 1.0;
 /// 2 leaves every unscreened level between two screened ones.
 const SCREEN_LEVEL_STEP: usize = 2;
 
+/// The screen scores two tiles' windows as one when their bounding box is
+/// at most this percentage of the two areas together (tiles further apart
+/// would have the network score the unscreened tile between them).
+const SCREEN_MERGE_PERCENT: i64 = 115;
+
 /// Refine windows: output cells around a candidate's centre on each level.
 const REFINE_RADIUS: i64 = 2;
 
@@ -423,30 +428,41 @@ impl Search<'_> {
     fn screen_levels(&mut self, lo: usize, hi: usize) -> Vec<Scored> {
         let snap = |v: i64| (v - SCREEN_MARGIN).max(0) / OUTPUT_STRIDE * OUTPUT_STRIDE;
         let (cols, rows) = (self.layout.cols as i64 - 1, self.layout.rows as i64 - 1);
-        let mut jobs = Vec::new();
+        // One window per screened tile, merged with the next one only when
+        // their bounding box wastes little: a crop's bounding box would
+        // also run the network on the unscreened tiles between them.
+        let mut jobs: Vec<(usize, Rect, Vec<usize>)> = Vec::new();
         for (ci, crop) in self.crops.iter().enumerate() {
-            let tiles: Vec<usize> = crop
-                .tiles
-                .iter()
-                .copied()
-                .filter(|&l| l >= lo && l < hi && (l - lo) % SCREEN_LEVEL_STEP == 0)
-                .collect();
-            let Some(r) = tiles
-                .iter()
-                .map(|&l| {
-                    let t = self.layout.levels[l];
-                    Rect::new(
-                        snap(t.left),
-                        snap(t.top),
-                        (t.right + SCREEN_MARGIN).min(cols),
-                        (t.bottom + SCREEN_MARGIN).min(rows),
-                    )
-                })
-                .reduce(|a, b| a.bounding_union(&b))
-            else {
-                continue;
-            };
-            jobs.push((ci, r.intersect(&crop.rect), tiles));
+            let mut open: Option<(Rect, i64, Vec<usize>)> = None;
+            for &l in crop.tiles.iter() {
+                if l < lo || l >= hi || (l - lo) % SCREEN_LEVEL_STEP != 0 {
+                    continue;
+                }
+                let t = self.layout.levels[l];
+                let w = Rect::new(
+                    snap(t.left),
+                    snap(t.top),
+                    (t.right + SCREEN_MARGIN).min(cols),
+                    (t.bottom + SCREEN_MARGIN).min(rows),
+                )
+                .intersect(&crop.rect);
+                open = match open {
+                    Some((r, sum, mut tiles)) => {
+                        let u = r.bounding_union(&w);
+                        if u.area() * 100 <= (sum + w.area()) * SCREEN_MERGE_PERCENT {
+                            tiles.push(l);
+                            Some((u, sum + w.area(), tiles))
+                        } else {
+                            jobs.push((ci, r, tiles));
+                            Some((w, w.area(), vec![l]))
+                        }
+                    }
+                    None => Some((w, w.area(), vec![l])),
+                };
+            }
+            if let Some((r, _, tiles)) = open {
+                jobs.push((ci, r, tiles));
+            }
         }
         // The screen's scores are approximate: they are returned, never
         // recorded as detections or as scored points; a point the refine
