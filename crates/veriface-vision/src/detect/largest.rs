@@ -26,8 +26,9 @@
 //! every image.
 //!
 //! [`LargestSearch::Screened`], the default, drops the proof for speed:
-//! it screens every other level of the same stages with a small context
-//! (approximate scores), then scores dlib-exact windows around the
+//! it screens every other level of the same stages, each tile in its own
+//! window with a small context (approximate scores), then scores
+//! dlib-exact windows around the
 //! candidate faces, largest first, and returns the largest face dlib's
 //! suppression keeps among those exact detections (`docs/engine.md`, "Screened largest face").
 //!
@@ -424,10 +425,10 @@ impl Search<'_> {
     }
 
     /// The screen's candidates on every [`SCREEN_LEVEL_STEP`]th level of
-    /// `lo..hi`, from `lo` up: every cell scoring above
-    /// the threshold less [`SCREEN_SLACK`], from windows of the crops that
-    /// hold those tiles with only [`SCREEN_MARGIN`] of context. They only
-    /// say where to refine; none is kept in `found`.
+    /// `lo..hi`, from `lo` up: every cell scoring above the threshold less
+    /// [`SCREEN_SLACK`], from a window per tile (inside the crop that holds
+    /// it) with only [`SCREEN_MARGIN`] of context. They only say where to
+    /// refine; none is kept in `found`.
     fn screen_levels(&mut self, lo: usize, hi: usize) -> Vec<Scored> {
         let snap = |v: i64| (v - SCREEN_MARGIN).max(0) / OUTPUT_STRIDE * OUTPUT_STRIDE;
         let (cols, rows) = (self.layout.cols as i64 - 1, self.layout.rows as i64 - 1);
