@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use veriface_vision::decode::{decode, DecodeLimits};
+use veriface_vision::detect::largest::pick_largest;
 use veriface_vision::engine::{DetectOptions, FaceEngine, LargestSearch};
 
 /// Small limits keep each execution quick: the detector's cost grows with
@@ -45,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
         // list, whatever the input; the screened default (what `veriface
         // compare` runs) is only checked not to fail: it does not prove its
         // pick.
-        let pick = faces.iter().max_by_key(|f| f.rect.area()).map(|f| f.rect);
+        let pick = pick_largest(&faces, |f| (f.rect.area(), f.score)).map(|f| f.rect);
         let exact = DetectOptions {
             largest: LargestSearch::Exact,
             ..DetectOptions::fast()

@@ -25,6 +25,7 @@ use image::RgbImage;
 use serde_json::{json, Value};
 use veriface_vision::compare::{Comparison, DEFAULT_THRESHOLD};
 use veriface_vision::decode::{decode, DecodeLimits};
+use veriface_vision::detect::largest::pick_largest;
 use veriface_vision::engine::{
     AnalyzeOptions, DetectOptions, DetectorMode, Face, FaceEngine, LargestSearch,
 };
@@ -413,10 +414,8 @@ fn compare_side(
     let (face, faces_found) = if all_faces {
         let boxes = engine.detect(&img, &opts.detect);
         let n = boxes.len();
-        // The last of equal areas, as `detect_largest` picks.
-        let face = boxes
-            .into_iter()
-            .max_by_key(|b| b.rect.area())
+        // The rule `detect_largest` follows: area, then the higher score.
+        let face = pick_largest(boxes, |b| (b.rect.area(), b.score))
             .map(|face_box| engine.face(&img, face_box, opts))
             .transpose()
             .map_err(CliError::from_engine)?;

@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use veriface_vision::compare::{similarity, Comparison, DEFAULT_THRESHOLD};
 use veriface_vision::decode::{decode, DecodeLimits};
+use veriface_vision::detect::largest::pick_largest;
 use veriface_vision::engine::{DetectOptions, Embedding, Face, FaceEngine};
 
 use crate::identity::{
@@ -444,10 +445,7 @@ impl IdentityService {
     /// The descriptor of the largest face, and how many faces there were.
     async fn probe(&self, image: Bytes, label: &'static str) -> Result<(Embedding, usize)> {
         let (faces, img) = self.analyze(image, label).await?;
-        let area = |f: &Face| f.face_box.rect.area();
-        let largest = faces
-            .iter()
-            .max_by_key(|f| area(f))
+        let largest = pick_largest(&faces, |f| (f.face_box.rect.area(), f.face_box.score))
             .cloned()
             .ok_or(Error::NoFace {
                 label: label.to_string(),

@@ -209,14 +209,7 @@ pub fn analyze_image(
     let t = Instant::now();
     let mut boxes = engine.detect(&img, &policy.detect);
     timings.detect = t.elapsed();
-    // Largest first; the detector's order is by score, which would make a
-    // sharp background face outrank a slightly blurred subject.
-    boxes.sort_by(|x, y| {
-        y.rect
-            .area()
-            .cmp(&x.rect.area())
-            .then(y.score.total_cmp(&x.score))
-    });
+    largest_first(&mut boxes);
 
     let t = Instant::now();
     let landmarks: Vec<Landmarks> = boxes
@@ -298,6 +291,19 @@ pub fn compare_images(
     })
 }
 
+/// Sorts faces largest first. The detector's order is by score, which
+/// would make a sharp background face outrank a slightly blurred subject.
+/// Equal areas (every face on one pyramid level) go by score, so the first
+/// face is the one `pick_largest` (the CLI's and enrolment's rule) picks.
+fn largest_first(boxes: &mut [FaceBox]) {
+    boxes.sort_by(|x, y| {
+        y.rect
+            .area()
+            .cmp(&x.rect.area())
+            .then(y.score.total_cmp(&x.score))
+    });
+}
+
 fn descriptor_of<'a>(analysis: &'a ImageAnalysis, label: &str) -> Result<&'a Embedding> {
     analysis
         .require_face(label)?
@@ -325,6 +331,34 @@ fn record_stages(t: &StageTimings, embedded: bool) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// The face a compare takes (the first after sorting) is the one the
+        /// CLI and enrolment take, ties on area included.
+        #[test]
+        fn the_first_face_is_the_one_pick_largest_picks(
+            faces in proptest::collection::vec((0i64..4, 0u8..4), 1..8)
+        ) {
+            // Few distinct sides and scores, so ties are frequent.
+            let mut boxes: Vec<FaceBox> = faces
+                .iter()
+                .enumerate()
+                .map(|(i, &(side, score))| {
+                    let (l, s) = (i as i64 * 100, 10 + side * 10);
+                    let rect = veriface_vision::geometry::Rect::new(l, 0, l + s - 1, s - 1);
+                    FaceBox { rect, raw_rect: rect, score: f32::from(score) }
+                })
+                .collect();
+            let picked = veriface_vision::detect::largest::pick_largest(boxes.clone(), |b| {
+                (b.rect.area(), b.score)
+            });
+            largest_first(&mut boxes);
+            let picked = picked.expect("non-empty");
+            // Full ties keep the detector's order in both, so the very box.
+            prop_assert_eq!(boxes[0].rect, picked.rect);
+            prop_assert_eq!(boxes[0].score, picked.score);
+        }
+    }
 
     #[test]
     fn default_threshold_is_face_recognitions_tolerance() {

@@ -14,6 +14,7 @@ use image::imageops::FilterType;
 use veriface_testkit::fixtures::{fixtures_dir, shared_dir};
 use veriface_vision::compare::distance;
 use veriface_vision::decode::{decode, DecodeLimits};
+use veriface_vision::detect::largest::pick_largest;
 use veriface_vision::engine::AnalyzeOptions;
 
 /// A crop rectangle: x, y, width, height.
@@ -84,7 +85,7 @@ fn main() -> anyhow::Result<()> {
             faces.iter().map(|f| f.face_box.rect).collect::<Vec<_>>(),
             t.elapsed().as_secs_f64() * 1e3
         );
-        let largest = faces.iter().max_by_key(|f| f.face_box.rect.area());
+        let largest = pick_largest(&faces, |f| (f.face_box.rect.area(), f.face_box.score));
         embeddings.push((name, largest.and_then(|f| f.embedding)));
     }
     for (i, (a, ea)) in embeddings.iter().enumerate() {

@@ -13,6 +13,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use image::RgbImage;
 use veriface_vision::compare::Comparison;
 use veriface_vision::decode::{decode, DecodeLimits};
+use veriface_vision::detect::largest::pick_largest;
 use veriface_vision::engine::{AnalyzeOptions, DetectOptions, FaceEngine};
 
 /// The allocator the `veriface` binary uses, so the numbers are the service's.
@@ -121,9 +122,7 @@ fn benches(c: &mut Criterion) {
                     let one = |bytes: &[u8]| {
                         let im = decode(bytes, &DecodeLimits::default()).unwrap().image;
                         let faces = engine.analyze(&im, &AnalyzeOptions::default()).unwrap();
-                        faces
-                            .into_iter()
-                            .max_by_key(|f| f.face_box.rect.area())
+                        pick_largest(faces, |f| (f.face_box.rect.area(), f.face_box.score))
                             .and_then(|f| f.embedding)
                             .unwrap()
                     };

@@ -13,6 +13,7 @@ use std::time::Instant;
 mod common;
 
 use veriface_vision::decode::{decode_no_orientation, DecodeLimits};
+use veriface_vision::detect::largest::pick_largest;
 use veriface_vision::{DetectOptions, FaceEngine, LargestSearch};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let img = decode_no_orientation(&bytes, &DecodeLimits::default())?.image;
         let t = Instant::now();
         let all = engine.detect(&img, &opts);
-        let fast = all.iter().max_by_key(|f| f.rect.area()).copied();
+        let fast = pick_largest(all.iter().copied(), |f| (f.rect.area(), f.score));
         let a = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let largest = engine.detect_largest(&img, &opts);

@@ -204,9 +204,9 @@ impl FaceEngine {
             .collect()
     }
 
-    /// The largest face (by clipped box area; on a tie the lower-scoring
-    /// one, as picking the last maximum of [`FaceEngine::detect`]'s list
-    /// does), or `None` when there is none.
+    /// The largest face (by clipped box area; on a tie the higher-scoring
+    /// one, as [`crate::detect::largest::pick_largest`] picks from
+    /// [`FaceEngine::detect`]'s list), or `None` when there is none.
     ///
     /// In fast mode it scores coarse pyramid levels first and finer ones
     /// only where they matter (`detect::largest`): several times less work

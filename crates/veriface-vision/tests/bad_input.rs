@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use image::{ImageEncoder, Rgb, RgbImage};
 use veriface_vision::decode::{decode, DecodeLimits, ImageError};
+use veriface_vision::detect::largest::pick_largest;
 use veriface_vision::engine::{AnalyzeOptions, DetectOptions, Face, FaceEngine};
 
 fn engine() -> &'static FaceEngine {
@@ -236,7 +237,7 @@ fn largest_face_of_a_couple_is_the_full_detectors_largest() {
     for opts in [DetectOptions::fast(), DetectOptions::reference()] {
         let all = e.detect(&img, &opts);
         assert_eq!(all.len(), 2);
-        let pick = all.iter().max_by_key(|f| f.rect.area()).unwrap();
+        let pick = pick_largest(&all, |f| (f.rect.area(), f.score)).unwrap();
         let largest = e.detect_largest(&img, &opts).unwrap();
         assert_eq!((largest.rect, largest.raw_rect), (pick.rect, pick.raw_rect));
         assert!((largest.score - pick.score).abs() < 1e-5);

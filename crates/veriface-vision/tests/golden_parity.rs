@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
+use veriface_vision::detect::largest::pick_largest;
 use veriface_vision::engine::{AnalyzeOptions, DetectOptions, Face, FaceEngine, LargestSearch};
 use veriface_vision::geometry::Rect;
 
@@ -225,19 +226,18 @@ fn largest_by_file(pick: impl Fn(&Analysed) -> Option<Vec<f64>>) -> HashMap<Stri
 }
 
 fn ours_largest(faces: &[Face]) -> Option<Vec<f64>> {
-    faces
-        .iter()
-        .max_by_key(|f| f.face_box.rect.area())
+    pick_largest(faces, |f| (f.face_box.rect.area(), f.face_box.score))
         .and_then(|f| f.embedding)
         .map(|e| e.0.iter().map(|&v| f64::from(v)).collect())
 }
 
 fn dlib_largest(a: &Analysed) -> Option<Vec<f64>> {
-    a.golden["faces_cnn"]
-        .as_array()?
-        .iter()
-        .max_by_key(|g| rect(&g["rect"]).area())
-        .map(|g| serde_json::from_value(g["encoding"].clone()).unwrap())
+    // The golden files hold no scores; their faces are in dlib's order, best
+    // first, so keeping the first of equal areas is the higher score.
+    pick_largest(a.golden["faces_cnn"].as_array()?, |g| {
+        (rect(&g["rect"]).area(), 0.0)
+    })
+    .map(|g| serde_json::from_value(g["encoding"].clone()).unwrap())
 }
 
 fn dist(a: &[f64], b: &[f64]) -> f64 {
@@ -310,7 +310,7 @@ fn fast_pair_decisions_equal_dlibs() {
 fn largest_face_search_equals_the_fast_detectors_pick() {
     let mut worst_score = 0f32;
     for a in analysed() {
-        let pick = a.fast.iter().max_by_key(|f| f.face_box.rect.area());
+        let pick = pick_largest(&a.fast, |f| (f.face_box.rect.area(), f.face_box.score));
         for (mode, found) in [("screened", &a.largest), ("exact", &a.largest_exact)] {
             match (pick, found) {
                 (None, None) => {}

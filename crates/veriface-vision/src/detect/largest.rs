@@ -21,7 +21,7 @@
 //! them is known and kept, and open otherwise.
 //!
 //! With [`LargestSearch::Exact`] the result is exactly the largest face (by
-//! clipped area, ties to the lower score, as the CLI picks it) of
+//! clipped area, ties to the higher score: [`pick_largest`]) of
 //! [`super::fast::detect_fast`]'s output; the golden tests check that on
 //! every image.
 //!
@@ -180,15 +180,37 @@ pub fn detect_largest(
 }
 
 /// The face a compare picks from a detector's list: the largest box once
-/// clipped to the image, the last one on ties (detections come best score
-/// first, so the lower score).
+/// clipped to the image, the higher score on ties ([`pick_largest`]).
 pub fn largest_of(dets: Vec<RawDetection>, w: u32, h: u32) -> Option<RawDetection> {
-    let area = |d: &RawDetection| d.rect.clip_like_face_recognition(w, h).area();
-    dets.into_iter()
-        .fold(None, |best: Option<RawDetection>, d| match best {
-            Some(b) if area(&d) < area(&b) => Some(b),
-            _ => Some(d),
-        })
+    pick_largest(dets, |d| {
+        (d.rect.clip_like_face_recognition(w, h).area(), d.score)
+    })
+}
+
+/// The "largest face" rule every part of veriface uses: the item with the
+/// largest area (`key`'s first value, the clipped box area in pixels); on a
+/// tie the higher score (its second value); on a tie of both the first.
+///
+/// Ties are common, not a corner case: every box the detector finds on one
+/// pyramid level has the same size, so two people at the same distance tie
+/// unless a border clips one. The higher score is what face_recognition's
+/// `max(locations, key=area)` gives over dlib's best-first list (the shared
+/// reference scripts pick so), and the more confident face.
+pub fn pick_largest<T>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> (i64, f32),
+) -> Option<T> {
+    items.into_iter().fold(None, |best, x| match best {
+        Some(b) => {
+            let ((ab, sb), (ax, sx)) = (key(&b), key(&x));
+            if ax > ab || (ax == ab && sx > sb) {
+                Some(x)
+            } else {
+                Some(b)
+            }
+        }
+        None => Some(x),
+    })
 }
 
 /// One of [`super::fast`]'s crops of dlib's tiled tensor: a rectangle that
@@ -315,14 +337,10 @@ impl Search<'_> {
                 m = next;
             }
             let (order, status) = self.resolve();
-            let best = order
-                .iter()
-                .copied()
-                .filter(|&i| status[i] == Status::Kept)
-                .fold(None, |best: Option<usize>, i| match best {
-                    Some(b) if self.area(i) < self.area(b) => Some(b),
-                    _ => Some(i),
-                });
+            let best = pick_largest(
+                order.iter().copied().filter(|&i| status[i] == Status::Kept),
+                |&i| (self.area(i), self.found[i].score),
+            );
             let best_area = best.map_or(0, |b| self.area(b));
             // First settle the open detections that could still be the
             // answer (or decide it): scoring small windows around them is
@@ -395,10 +413,10 @@ impl Search<'_> {
                     break;
                 }
                 self.refine(c);
-                // The last of equal areas, as `largest_of` picks.
-                best = suppress(self.found.clone(), self.iou, COVERED_THRESH)
-                    .into_iter()
-                    .max_by_key(|d| self.area_of(d));
+                best = pick_largest(
+                    suppress(self.found.clone(), self.iou, COVERED_THRESH),
+                    |d| (self.area_of(d), d.score),
+                );
             }
             // Lower levels hold smaller boxes: go on only while one could
             // still be larger than the best so far.
@@ -884,13 +902,30 @@ mod tests {
     }
 
     #[test]
-    fn largest_of_prefers_area_then_the_last() {
+    fn largest_of_prefers_area_then_the_higher_score() {
         let d = |l, r, score| RawDetection {
             rect: Rect::new(l, l, r, r),
             score,
         };
-        let got = largest_of(vec![d(0, 9, 2.0), d(20, 49, 1.5), d(60, 89, 1.0)], 100, 100);
-        assert_eq!(got.map(|d| d.score), Some(1.0));
+        // Two 30-px boxes tie on area: the higher score wins, wherever it is.
+        let got = largest_of(vec![d(0, 9, 2.0), d(20, 49, 1.0), d(60, 89, 1.5)], 100, 100);
+        assert_eq!(got.map(|d| d.score), Some(1.5));
+        let got = largest_of(vec![d(0, 9, 2.0), d(60, 89, 1.5), d(20, 49, 1.0)], 100, 100);
+        assert_eq!(got.map(|d| d.score), Some(1.5));
+        // Area first: a larger box with a lower score beats a smaller one.
+        let got = largest_of(vec![d(0, 29, 2.0), d(40, 79, 0.5)], 100, 100);
+        assert_eq!(got.map(|d| d.score), Some(0.5));
+        // Areas are clipped to the image: a box hanging over the edge can lose.
+        let got = largest_of(vec![d(80, 129, 2.0), d(0, 39, 0.5)], 100, 100);
+        assert_eq!(got.map(|d| d.score), Some(0.5));
         assert!(largest_of(Vec::new(), 10, 10).is_none());
+    }
+
+    #[test]
+    fn pick_largest_keeps_the_first_of_full_ties() {
+        let items = [(1, 10, 0.5f32), (2, 10, 0.5), (3, 5, 0.9)];
+        let got = pick_largest(items, |&(_, a, s)| (a, s));
+        assert_eq!(got.map(|x| x.0), Some(1));
+        assert_eq!(pick_largest(Vec::<(i64, f32)>::new(), |&x| x), None);
     }
 }
