@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use veriface_vision::compare::{Comparison, DEFAULT_THRESHOLD};
 use veriface_vision::decode::{decode, DecodeLimits, ImageFormat};
+use veriface_vision::detect::largest::larger_face;
 use veriface_vision::engine::{DetectOptions, Embedding, FaceBox, FaceEngine};
 use veriface_vision::geometry::Landmarks;
 
@@ -291,17 +292,13 @@ pub fn compare_images(
     })
 }
 
-/// Sorts faces largest first. The detector's order is by score, which
-/// would make a sharp background face outrank a slightly blurred subject.
-/// Equal areas (every face on one pyramid level) go by score, so the first
-/// face is the one `pick_largest` (the CLI's and enrolment's rule) picks.
+/// Sorts faces largest first, by `pick_largest`'s rule (the CLI's and
+/// enrolment's), so the first face is the one they pick. The detector's
+/// order is by score, which would make a sharp background face outrank a
+/// slightly blurred subject.
 fn largest_first(boxes: &mut [FaceBox]) {
-    boxes.sort_by(|x, y| {
-        y.rect
-            .area()
-            .cmp(&x.rect.area())
-            .then(y.score.total_cmp(&x.score))
-    });
+    let key = |b: &FaceBox| (b.rect.area(), b.score);
+    boxes.sort_by(|x, y| larger_face(key(y), key(x)));
 }
 
 fn descriptor_of<'a>(analysis: &'a ImageAnalysis, label: &str) -> Result<&'a Embedding> {
@@ -331,6 +328,7 @@ fn record_stages(t: &StageTimings, embedded: bool) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use veriface_vision::detect::largest::pick_largest;
 
     proptest! {
         /// The face a compare takes (the first after sorting) is the one the
@@ -349,9 +347,7 @@ mod tests {
                     FaceBox { rect, raw_rect: rect, score: f32::from(score) }
                 })
                 .collect();
-            let picked = veriface_vision::detect::largest::pick_largest(boxes.clone(), |b| {
-                (b.rect.area(), b.score)
-            });
+            let picked = pick_largest(boxes.clone(), |b| (b.rect.area(), b.score));
             largest_first(&mut boxes);
             let picked = picked.expect("non-empty");
             // Full ties keep the detector's order in both, so the very box.

@@ -27,10 +27,10 @@
 //!
 //! [`LargestSearch::Screened`], the default, drops the proof for speed:
 //! it screens every other level of the same stages, each tile in its own
-//! window with a small context (approximate scores), then scores
-//! dlib-exact windows around the
-//! candidate faces, largest first, and returns the largest face dlib's
-//! suppression keeps among those exact detections (`docs/engine.md`, "Screened largest face").
+//! window with a small context (approximate scores), then scores dlib-exact
+//! windows around the candidate faces, largest first, and returns the
+//! largest face dlib's suppression keeps among those exact detections
+//! (`docs/engine.md`, "Screened largest face").
 //!
 //! The exact search's saving depends on the face: a face filling a third of
 //! a 1 MP photo is found from the tiles of levels 10 and up (a tenth of the
@@ -200,17 +200,22 @@ pub fn pick_largest<T>(
     items: impl IntoIterator<Item = T>,
     key: impl Fn(&T) -> (i64, f32),
 ) -> Option<T> {
-    items.into_iter().fold(None, |best, x| match best {
-        Some(b) => {
-            let ((ab, sb), (ax, sx)) = (key(&b), key(&x));
-            if ax > ab || (ax == ab && sx > sb) {
-                Some(x)
-            } else {
-                Some(b)
-            }
-        }
-        None => Some(x),
-    })
+    // Each item's key once: for detections it clips a box.
+    items
+        .into_iter()
+        .map(|x| (key(&x), x))
+        .fold(None, |best, (kx, x)| match best {
+            Some((kb, b)) if larger_face(kx, kb).is_le() => Some((kb, b)),
+            _ => Some((kx, x)),
+        })
+        .map(|(_, x)| x)
+}
+
+/// [`pick_largest`]'s order on `(area, score)` keys: `Greater` when `a` is
+/// the pick over `b`. Sorting by it, descending and stably, puts
+/// [`pick_largest`]'s item first.
+pub fn larger_face(a: (i64, f32), b: (i64, f32)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
 }
 
 /// One of [`super::fast`]'s crops of dlib's tiled tensor: a rectangle that
